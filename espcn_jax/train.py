@@ -1,0 +1,269 @@
+"""ESPCN training: jitted, data-parallel, resumable.
+
+``train_and_evaluate(config, workdir)`` is the whole job; ``train.py`` at the
+top level only parses flags. Re-running the same command resumes from the
+latest checkpoint in ``workdir`` and reproduces the losses an uninterrupted
+run would have given (batches are a pure function of seed and step).
+"""
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import time
+from typing import Any, Callable
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from flax.training import train_state
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from espcn_jax import checkpoint, data, metrics
+from espcn_jax.infer import super_resolve
+from espcn_jax.model import ESPCN
+
+__all__ = ["TrainState", "create_model", "create_optimizer", "create_train_state",
+           "train_step", "eval_step", "validate", "train_and_evaluate"]
+
+
+class TrainState(train_state.TrainState):
+  """Flax train state: ``step``, ``params``, ``opt_state`` (``apply_fn``/``tx`` static)."""
+
+
+def create_model(config: ml_collections.ConfigDict) -> ESPCN:
+  return ESPCN(scale=config.scale, channels=config.channels,
+               features=tuple(config.model.features),
+               kernel_sizes=tuple(config.model.kernel_sizes),
+               activation=config.model.activation, centre=config.model.centre)
+
+
+def learning_rate_schedule(config) -> optax.Schedule:
+  """Warm-up then ``constant``, ``cosine`` or ``step`` decay (x0.1 at 50%, 75%)."""
+  lr, steps, warmup = config.learning_rate, config.num_steps, config.warmup_steps
+  if config.schedule == "constant":
+    main = optax.constant_schedule(lr)
+  elif config.schedule == "cosine":
+    main = optax.cosine_decay_schedule(lr, max(steps - warmup, 1), alpha=config.final_lr_fraction)
+  elif config.schedule == "step":
+    main = optax.piecewise_constant_schedule(
+        lr, {int((steps - warmup) * 0.5): 0.1, int((steps - warmup) * 0.75): 0.1})
+  else:
+    raise ValueError(f"schedule must be constant, cosine or step, got {config.schedule!r}")
+  if warmup <= 0:
+    return main
+  return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
+
+
+def create_optimizer(config) -> optax.GradientTransformation:
+  """Adam; the last layer learns ``config.last_layer_lr_scale`` (0.1) times slower, as in the paper."""
+  schedule = learning_rate_schedule(config)
+  slow = lambda step: schedule(step) * config.last_layer_lr_scale
+  labels = lambda params: {k: ("last" if k == "conv3" else "body") for k in params}
+  tx = optax.multi_transform({"body": optax.adam(schedule), "last": optax.adam(slow)}, labels)
+  if config.grad_clip_norm:
+    tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
+  return tx
+
+
+def create_train_state(config, key: jax.Array) -> TrainState:
+  model = create_model(config)
+  p = config.patch_size
+  params = model.init(key, jnp.zeros((1, p, p, config.channels), jnp.float32))["params"]
+  return TrainState.create(apply_fn=model.apply, params=params, tx=create_optimizer(config))
+
+
+def _loss(params, apply_fn, lr, hr, loss_type):
+  sr = apply_fn({"params": params}, lr)
+  diff = sr - hr
+  if loss_type == "mse":
+    return jnp.mean(diff ** 2)
+  if loss_type == "l1":
+    return jnp.mean(jnp.abs(diff))
+  if loss_type == "charbonnier":
+    return jnp.mean(jnp.sqrt(diff ** 2 + 1e-6))
+  raise ValueError(f"loss must be mse, l1 or charbonnier, got {loss_type!r}")
+
+
+def train_step(state: TrainState, lr: jax.Array, hr: jax.Array, *, loss_type: str = "mse"):
+  """One optimiser step on a batch ``lr [B,p,p,C]``, ``hr [B,pr,pr,C]``; returns ``(state, loss)``."""
+  loss, grads = jax.value_and_grad(_loss)(state.params, state.apply_fn, lr, hr, loss_type)
+  return state.apply_gradients(grads=grads), loss
+
+
+def eval_step(params, apply_fn, lr: jax.Array, hr: jax.Array) -> jax.Array:
+  """Mean squared error of a batch (model space, [0, 1])."""
+  return jnp.mean((apply_fn({"params": params}, lr) - hr) ** 2)
+
+
+def validate(params, pairs, config) -> dict[str, float]:
+  """Mean PSNR/SSIM on validation pairs (Y or RGB as trained, 8-bit output, border = scale)."""
+  psnrs, ssims = [], []
+  for pair in pairs:
+    sr = super_resolve(params, pair.lr, activation=config.model.activation,
+                       centre=config.model.centre)
+    sr = np.round(sr * 255) / 255
+    psnrs.append(metrics.psnr(sr, pair.hr, border=config.scale))
+    ssims.append(metrics.ssim(sr, pair.hr, border=config.scale))
+  return {"val_psnr": float(np.mean(psnrs)), "val_ssim": float(np.mean(ssims))}
+
+
+def _model_info(config) -> dict:
+  return {"task": "espcn", "scale": config.scale, "channels": config.channels,
+          "features": list(config.model.features), "kernel_sizes": list(config.model.kernel_sizes),
+          "activation": config.model.activation, "centre": config.model.centre,
+          "degradation": config.degradation}
+
+
+def _check_workdir(workdir: pathlib.Path, config) -> None:
+  info_path = workdir / checkpoint.MODEL_INFO
+  if info_path.exists():
+    old = checkpoint.read_model_info(workdir)
+    new = _model_info(config)
+    diff = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
+    if diff:
+      raise checkpoint.CheckpointError(
+          f"{workdir} holds a different model ({', '.join(f'{k}: {a} -> {b}' for k, (a, b) in diff.items())}); "
+          "use another --workdir")
+
+
+class _MetricsLog:
+  """``metrics.jsonl``: appended to; lines past a resumed step are dropped."""
+
+  def __init__(self, path: pathlib.Path, resume_step: int):
+    self.path = path
+    if path.exists():
+      kept = [l for l in path.read_text().splitlines()
+              if l.strip() and json.loads(l).get("step", 0) <= resume_step]
+      path.write_text("".join(l + "\n" for l in kept))
+
+  def write(self, record: dict) -> None:
+    with self.path.open("a") as f:
+      f.write(json.dumps(record) + "\n")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       *, step_hook: Callable[[int], Any] | None = None) -> dict[str, float]:
+  """Train ESPCN as ``config`` says, checkpointing into ``workdir``.
+
+  Args:
+    config: see ``espcn_jax/configs/default.py``.
+    workdir: checkpoints, ``model.json`` and ``metrics.jsonl`` go here; an
+      existing workdir is resumed from its latest checkpoint.
+    step_hook: called with the step number after every step (tests use it to
+      simulate an interruption).
+
+  Returns:
+    The final metrics (last loss, validation PSNR/SSIM if validated).
+  """
+  from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
+
+  workdir = pathlib.Path(workdir).resolve()
+  workdir.mkdir(parents=True, exist_ok=True)
+  _check_workdir(workdir, config)
+  checkpoint.write_model_info(workdir, _model_info(config))
+
+  devices = jax.devices()[: config.num_devices] if config.num_devices else jax.devices()
+  if config.batch_size % len(devices):
+    raise ValueError(f"batch_size {config.batch_size} must be divisible by the "
+                     f"{len(devices)} devices for data parallelism")
+  mesh = Mesh(np.array(devices), ("data",))
+  replicated = NamedSharding(mesh, P())
+  batch_sharding = NamedSharding(mesh, P("data"))
+
+  train_pairs = data.load_pairs(config.train_data, config.scale, config.channels,
+                                degradation=config.degradation, min_lr_size=config.patch_size)
+  val_pairs = (data.load_pairs(config.val_data, config.scale, config.channels,
+                               degradation=config.degradation, min_lr_size=4)
+               if config.val_data else [])
+  sampler = data.PatchSampler(train_pairs, config.scale, config.patch_size, config.batch_size,
+                              seed=config.seed)
+
+  init_key = jax.random.key(config.seed)
+  state = create_train_state(config, init_key)
+  state = jax.device_put(state, replicated)
+
+  options = ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True)
+  latest = ocp.CheckpointManager(workdir / "ckpt", options=options)
+  best = ocp.CheckpointManager(
+      workdir / "best", options=ocp.CheckpointManagerOptions(
+          max_to_keep=1, best_fn=lambda m: m["val_psnr"], best_mode="max", create=True))
+  start = 0
+  if latest.latest_step() is not None:
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+    state = latest.restore(latest.latest_step(), args=ocp.args.StandardRestore(abstract))
+    start = int(state.step)
+    print(f"Resuming from step {start} in {workdir / 'ckpt'}")
+  log = _MetricsLog(workdir / "metrics.jsonl", start)
+
+  step_fn = jax.jit(
+      lambda s, lr, hr: train_step(s, lr, hr, loss_type=config.loss),
+      in_shardings=(replicated, batch_sharding, batch_sharding),
+      out_shardings=(replicated, replicated), donate_argnums=0)
+  schedule = learning_rate_schedule(config)
+
+  def save(step, final_metrics=None):
+    latest.save(step, args=ocp.args.StandardSave(state), force=True)
+    if final_metrics is not None:
+      best.save(step, args=ocp.args.StandardSave({"params": state.params}),
+                metrics=final_metrics, force=True)
+
+  result: dict[str, float] = {}
+  losses = []
+  tick, tick_step = time.perf_counter(), start
+  bar = tqdm(total=config.num_steps, initial=start, desc=f"ESPCN x{config.scale}",
+             unit="step", dynamic_ncols=True, disable=not config.progress_bar)
+  try:
+    for step, (lr, hr) in sampler.iterate(start, config.num_steps):
+      lr = jax.device_put(lr, batch_sharding)
+      hr = jax.device_put(hr, batch_sharding)
+      state, loss = step_fn(state, lr, hr)
+      losses.append(loss)
+      done = step + 1
+      bar.update(1)
+      if done % config.log_every == 0 or done == config.num_steps:
+        values = np.asarray(jax.device_get(losses), np.float64)
+        losses = []
+        if not np.all(np.isfinite(values)):
+          raise FloatingPointError(
+              f"loss became {values[~np.isfinite(values)][0]} near step {done}; the last good "
+              f"checkpoint is step {latest.latest_step()} in {workdir / 'ckpt'}. Lower "
+              "config.learning_rate or set config.grad_clip_norm, then re-run to resume.")
+        now = time.perf_counter()
+        rate = (done - tick_step) / max(now - tick, 1e-9)
+        tick, tick_step = now, done
+        record = {"step": done, "loss": float(values.mean()), "lr": float(schedule(done - 1)),
+                  "steps_per_sec": rate, "patches_per_sec": rate * config.batch_size}
+        bar.set_postfix(loss=f"{record['loss']:.3g}", it_s=f"{rate:.1f}")
+        result.update(loss=record["loss"])
+        val = None
+        if val_pairs and (done % config.eval_every == 0 or done == config.num_steps):
+          val = validate(state.params, val_pairs, config)
+          record.update(val)
+          result.update(val)
+          bar.write(f"step {done}: loss {record['loss']:.5f}  val PSNR {val['val_psnr']:.3f} dB  "
+                    f"SSIM {val['val_ssim']:.4f}")
+        log.write(record)
+        if val is not None or done % config.checkpoint_every == 0 or done == config.num_steps:
+          save(done, val)
+      if step_hook is not None:
+        step_hook(done)
+  except KeyboardInterrupt:
+    done = int(jax.device_get(state.step))
+    if latest.latest_step() != done:
+      latest.save(done, args=ocp.args.StandardSave(state), force=True)
+    latest.wait_until_finished()
+    bar.close()
+    print(f"Interrupted at step {done}; checkpoint saved. Re-run the same command to resume.")
+    raise
+  finally:
+    bar.close()
+    latest.wait_until_finished()
+    best.wait_until_finished()
+    latest.close()
+    best.close()
+  return result

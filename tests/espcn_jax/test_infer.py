@@ -1,0 +1,97 @@
+"""Inference: bucketing without recompiles, exactness of padding, the colour path."""
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from espcn_jax import color, infer, resize
+from espcn_jax.model import ESPCN
+
+
+def _params(scale=3, channels=1, seed=0):
+  model = ESPCN(scale=scale, channels=channels, features=(8, 4))
+  return model.init(jax.random.key(seed), jnp.zeros((1, 8, 8, channels)))["params"]
+
+
+def test_padded_bucket_gives_exactly_the_unpadded_result(rng):
+  params = _params()
+  lr = rng.random((37, 45, 1)).astype(np.float32)
+  bucketed = infer.super_resolve(params, lr, bucket=32)          # padded to 64x64
+  unpadded = infer.super_resolve(params, lr, bucket=1)
+  assert bucketed.shape == (111, 135, 1)
+  np.testing.assert_array_equal(bucketed, unpadded)
+
+
+def test_sizes_in_one_bucket_compile_once(rng):
+  params = _params(seed=1)
+  traced = chex.assert_max_traces(n=1)(infer._forward.__wrapped__)   # the raw function
+  forward = jax.jit(traced, static_argnames=("activation", "centre"))
+  original = infer._forward
+  infer._forward = forward
+  try:
+    for h, w in [(33, 40), (50, 64), (64, 35), (41, 41)]:           # all in the 64x64 bucket
+      out = infer.super_resolve(params, rng.random((h, w, 1)).astype(np.float32))
+      assert out.shape == (3 * h, 3 * w, 1)
+  finally:
+    infer._forward = original
+    chex.clear_trace_counter()
+
+
+def test_colour_upscale_compiles_once_per_bucket(rng):
+  params = _params(seed=2)
+  traced = chex.assert_max_traces(n=1)(infer._forward_ycbcr.__wrapped__)
+  original = infer._forward_ycbcr
+  infer._forward_ycbcr = jax.jit(traced, static_argnames=("activation", "centre"))
+  try:
+    for h, w in [(20, 30), (32, 17), (9, 32)]:                       # all in the 32x32 bucket
+      out = infer.upscale(params, rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+      assert out.shape == (3 * h, 3 * w, 3) and out.dtype == np.uint8
+  finally:
+    infer._forward_ycbcr = original
+    chex.clear_trace_counter()
+
+
+def test_colour_path_is_y_through_espcn_and_bicubic_chroma(rng):
+  params = _params(seed=3)
+  image = rng.random((21, 26, 3)).astype(np.float32)
+  out = infer.upscale(params, image)
+  # Reference composed on the host from independent pieces.
+  ycbcr = color.rgb_to_ycbcr(image.astype(np.float64))
+  y = infer.super_resolve(params, ycbcr[..., :1].astype(np.float32), bucket=1)
+  cbcr = resize.imresize(ycbcr[..., 1:], 3.0)
+  expected = np.clip(color.ycbcr_to_rgb(np.concatenate([y, cbcr], -1)), 0, 1)
+  np.testing.assert_allclose(out, expected, atol=2e-5)
+
+
+def test_rgb_model_and_grey_images(rng):
+  rgb_params = _params(scale=2, channels=3)
+  assert infer.upscale(rgb_params, rng.random((10, 12, 3)).astype(np.float32)).shape == (20, 24, 3)
+  assert infer.upscale(rgb_params, rng.random((10, 12)).astype(np.float32)).shape == (20, 24)
+  grey = rng.integers(0, 256, (10, 12), dtype=np.uint8)
+  out = infer.upscale(_params(), grey)
+  assert out.shape == (30, 36) and out.dtype == np.uint8
+  # A grey image is Y as it is: the same as running ESPCN on it directly.
+  direct = infer.super_resolve(_params(), grey[..., None] / np.float32(255))[..., 0]
+  np.testing.assert_array_equal(out, np.round(direct * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((0, 5, 3), np.uint8), "no pixels"),
+    (np.zeros((5, 5, 4), np.uint8), r"\[H, W, 3\]"),
+    (np.full((5, 5, 3), np.nan, np.float32), "NaN"),
+    (np.full((5, 5, 3), 2.0, np.float32), r"\[0, 1\]"),
+    (np.zeros((5, 5, 3), np.int32), "uint8 or float"),
+])
+def test_bad_images_are_refused_clearly(bad, message):
+  with pytest.raises(ValueError, match=message):
+    infer.upscale(_params(), bad)
+
+
+def test_params_for_another_scale_are_refused():
+  with pytest.raises(ValueError, match="for x3, but scale=2"):
+    infer.upscale(_params(scale=3), np.zeros((8, 8, 3), np.uint8), scale=2)
+  with pytest.raises(ValueError, match="not ESPCN params"):
+    infer.upscale({"dense": {}}, np.zeros((8, 8, 3), np.uint8))

@@ -1,0 +1,138 @@
+"""Training: smoke run, exact resume after an interruption, data parallelism, bad states.
+
+All runs use tiny generated images and a (8, 4)-feature ESPCN so that each
+takes a few seconds on a 2-core CPU.
+"""
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from espcn_jax import checkpoint, train
+from tests.espcn_jax.helpers import tiny_config, write_images
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory):
+  return write_images(tmp_path_factory.mktemp("train_images"))
+
+
+def _losses(workdir):
+  lines = (workdir / "metrics.jsonl").read_text().splitlines()
+  return {r["step"]: r["loss"] for r in map(json.loads, lines)}
+
+
+def test_smoke_run_writes_checkpoints_metrics_and_model_info(image_dir, tmp_path):
+  config = tiny_config(image_dir, image_dir)
+  result = train.train_and_evaluate(config, tmp_path / "run")
+  assert np.isfinite(result["loss"]) and "val_psnr" in result
+  assert sorted(_losses(tmp_path / "run")) == [1, 2, 3, 4, 5, 6]
+  info = checkpoint.read_model_info(tmp_path / "run")
+  assert info["scale"] == 3 and info["channels"] == 1 and info["features"] == [8, 4]
+  params, loaded = checkpoint.load_model(tmp_path / "run", scale=3, channels=1)
+  assert loaded["source"] == "best"
+  assert params["conv1"]["kernel"].shape == (5, 5, 1, 8)
+
+
+def test_training_reduces_the_loss(image_dir, tmp_path):
+  config = tiny_config(image_dir, num_steps=60, log_every=1, eval_every=60,
+                       checkpoint_every=60, learning_rate=3e-3)
+  config.model.centre = 0.5
+  train.train_and_evaluate(config, tmp_path / "run")
+  losses = _losses(tmp_path / "run")
+  assert losses[60] < 0.5 * losses[1]
+
+
+def _assert_same_losses(a, b):
+  assert sorted(a) == sorted(b)
+  np.testing.assert_array_equal([a[s] for s in sorted(a)], [b[s] for s in sorted(b)])
+
+
+@pytest.fixture(scope="module")
+def straight_losses(image_dir, tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("straight")
+  train.train_and_evaluate(tiny_config(image_dir), workdir)
+  return _losses(workdir)
+
+
+def test_ctrl_c_saves_and_the_same_command_resumes_identically(image_dir, tmp_path,
+                                                               straight_losses):
+  def interrupt(step):
+    if step == 4:
+      raise KeyboardInterrupt
+
+  with pytest.raises(KeyboardInterrupt):
+    train.train_and_evaluate(tiny_config(image_dir), tmp_path, step_hook=interrupt)
+  assert max(_losses(tmp_path)) == 4
+  assert (tmp_path / "ckpt" / "4").is_dir()          # saved where it stopped
+  train.train_and_evaluate(tiny_config(image_dir), tmp_path)   # the same command again
+  _assert_same_losses(_losses(tmp_path), straight_losses)
+
+
+def test_crash_resumes_from_the_last_checkpoint_identically(image_dir, tmp_path, straight_losses):
+  def crash(step):
+    if step == 5:
+      raise RuntimeError("simulated crash")
+
+  with pytest.raises(RuntimeError):
+    train.train_and_evaluate(tiny_config(image_dir), tmp_path, step_hook=crash)
+  assert max(_losses(tmp_path)) == 5
+  assert not (tmp_path / "ckpt" / "5").exists()       # steps 4-5 are lost and redone
+  train.train_and_evaluate(tiny_config(image_dir), tmp_path)
+  _assert_same_losses(_losses(tmp_path), straight_losses)
+
+
+def test_four_devices_give_the_losses_of_one(image_dir, tmp_path):
+  assert jax.device_count() == 4, "conftest sets four host devices"
+  one = tiny_config(image_dir, num_devices=1)
+  four = tiny_config(image_dir, num_devices=4)
+  train.train_and_evaluate(one, tmp_path / "one")
+  train.train_and_evaluate(four, tmp_path / "four")
+  a, b = _losses(tmp_path / "one"), _losses(tmp_path / "four")
+  np.testing.assert_allclose([b[s] for s in sorted(b)], [a[s] for s in sorted(a)], rtol=1e-5)
+
+
+def test_batch_not_divisible_by_devices_is_refused(image_dir, tmp_path):
+  with pytest.raises(ValueError, match="divisible"):
+    train.train_and_evaluate(tiny_config(image_dir, batch_size=6, num_devices=4), tmp_path / "r")
+
+
+def test_nan_loss_stops_with_a_clear_error(image_dir, tmp_path):
+  config = tiny_config(image_dir, learning_rate=float("nan"))
+  with pytest.raises(FloatingPointError, match="last good checkpoint"):
+    train.train_and_evaluate(config, tmp_path / "run")
+
+
+def test_workdir_of_another_model_is_refused(image_dir, tmp_path):
+  train.train_and_evaluate(tiny_config(image_dir, num_steps=3), tmp_path / "run")
+  with pytest.raises(checkpoint.CheckpointError, match="scale"):
+    train.train_and_evaluate(tiny_config(image_dir, scale=2), tmp_path / "run")
+
+
+def test_loading_a_checkpoint_for_another_scale_or_channels_fails(image_dir, tmp_path):
+  train.train_and_evaluate(tiny_config(image_dir, num_steps=3), tmp_path / "run")
+  with pytest.raises(checkpoint.CheckpointError, match="x3, not x2"):
+    checkpoint.load_model(tmp_path / "run", scale=2)
+  with pytest.raises(checkpoint.CheckpointError, match="1-channel"):
+    checkpoint.load_model(tmp_path / "run", channels=3)
+  with pytest.raises(checkpoint.CheckpointError, match="not an ESPCN checkpoint"):
+    checkpoint.load_model(tmp_path)
+  with pytest.raises(checkpoint.CheckpointError, match="no such"):
+    checkpoint.load_model(tmp_path / "missing")
+
+
+def test_empty_training_folder_is_a_clear_error(tmp_path):
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(ValueError, match="no image files"):
+    train.train_and_evaluate(tiny_config(tmp_path / "empty"), tmp_path / "run")
+
+
+def test_rgb_model_trains(image_dir, tmp_path):
+  result = train.train_and_evaluate(tiny_config(image_dir, image_dir, channels=3, scale=2,
+                                                num_steps=3), tmp_path / "run")
+  assert np.isfinite(result["val_psnr"])
+  params, _ = checkpoint.load_model(tmp_path / "run", scale=2, channels=3)
+  assert params["conv3"]["kernel"].shape[-1] == 12
