@@ -38,7 +38,7 @@ def rgb_to_y(rgb):
   """``[..., 3]`` RGB in [0, 1] -> ``[...]`` luma Y in [16/255, 235/255]."""
   xp = _xp(rgb)
   m = xp.asarray(RGB_TO_YCBCR[0], dtype=rgb.dtype)
-  return rgb @ m + YCBCR_OFFSET[0]
+  return rgb @ m + xp.asarray(YCBCR_OFFSET[0], dtype=rgb.dtype)
 
 
 def ycbcr_to_rgb(ycbcr):

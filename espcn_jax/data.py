@@ -9,8 +9,9 @@ Protocol (reproduces the published bicubic tables to 0.01 dB):
   HR Y by 1/r, rounded to 8-bit levels.
 * RGB models (C = 3): HR RGB, LR = ``imresize`` of HR RGB rounded to uint8.
 * Optional degradation ``"gaussian"``: 7x7 Gaussian blur with sigma 1.6
-  (replicate boundary) then keeping every r-th pixel — the "BD" protocol of the
-  literature, close to the ESPCN paper's blur-then-subsample.
+  (replicate boundary) then MATLAB ``imresize(.., 1/r, 'nearest')`` (every
+  r-th pixel from offset r//2) — the "BD" protocol of the literature, close
+  to the ESPCN paper's blur-then-subsample.
 
 All arrays handed to models are float32 in [0, 1], NHWC.
 """
@@ -72,7 +73,7 @@ def to_model_space(image: np.ndarray, channels: int, *, round_y: bool = False) -
 
 
 def _quantize(x: np.ndarray) -> np.ndarray:
-  return np.clip(np.round(x * 255.0), 0, 255) / 255.0
+  return resize.round_to_uint8(x * 255.0) / 255.0
 
 
 def _gaussian_blur(x: np.ndarray, sigma: float = 1.6, size: int = 7) -> np.ndarray:
@@ -105,7 +106,9 @@ def degrade(hr: np.ndarray, scale: int, *, method: str = "bicubic", quantize: bo
   if method == "bicubic":
     lr = resize.imresize(hr, 1.0 / scale)
   elif method == "gaussian":
-    lr = _gaussian_blur(hr)[::scale, ::scale]
+    # MATLAB's imresize(blurred, 1/r, 'nearest') (RDN's BD scripts) keeps
+    # 0-based pixels r//2, r//2 + r, ... (1 for x2 and x3, 2 for x4).
+    lr = _gaussian_blur(hr)[scale // 2::scale, scale // 2::scale]
   else:
     raise ValueError(f"degradation must be one of {DEGRADATIONS}, got {method!r}")
   return _quantize(lr) if quantize else lr

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from espcn_jax import checkpoint, color, data, image_io, metrics
+from espcn_jax import checkpoint, color, data, image_io, metrics, resize
 from espcn_jax.infer import super_resolve
 
 __all__ = ["ModelSpec", "resolve_model", "evaluate", "format_table", "write_figures",
@@ -33,15 +33,18 @@ class ModelSpec:
     return self.info.get("channels", 1)
 
 
-def resolve_model(model: str, scale: int) -> ModelSpec:
-  """``"bicubic"``, ``"pretrained"`` or a checkpoint folder -> :class:`ModelSpec`."""
+def resolve_model(model: str, scale: int, which: str = "best") -> ModelSpec:
+  """``"bicubic"``, ``"pretrained"`` or a checkpoint folder -> :class:`ModelSpec`.
+
+  ``which`` picks a workdir's ``"best"`` (validation PSNR) or ``"latest"`` checkpoint.
+  """
   if model == "bicubic":
     return ModelSpec("bicubic", info={"channels": 1, "scale": scale})
   if model == "pretrained":
     from espcn_jax import pretrained  # pylint: disable=import-outside-toplevel
     params, info = pretrained.load_pretrained(scale)
     return ModelSpec(f"espcn_pretrained_x{scale}", params, info)
-  params, info = checkpoint.load_model(model, scale=scale)
+  params, info = checkpoint.load_model(model, scale=scale, which=which)
   return ModelSpec(f"espcn[{pathlib.Path(model).name}]", params, info, workdir=model)
 
 
@@ -70,7 +73,7 @@ def _scores(output, reference, scale, eval_space) -> dict[str, float]:
 
 
 def _quantize(x):
-  return np.clip(np.round(np.asarray(x, np.float64) * 255.0), 0, 255) / 255.0
+  return resize.round_to_uint8(np.asarray(x, np.float64) * 255.0) / 255.0
 
 
 def evaluate(data_source: str | Sequence[str], scale: int, model: ModelSpec, *,

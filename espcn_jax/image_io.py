@@ -99,6 +99,8 @@ def read_image(path: str | os.PathLike, *, mode: str = "auto") -> np.ndarray:
       array = np.asarray(img)
   except ImageError:
     raise
+  except Image.DecompressionBombError as e:
+    raise ImageError(f"{path}: refused by PIL's decompression-bomb guard ({e})") from e
   except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
     raise ImageError(f"{path}: cannot read image ({e})") from e
   if array.size == 0:

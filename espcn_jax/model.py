@@ -81,6 +81,9 @@ class ESPCN(nn.Module):
     if self.activation not in ACTIVATIONS:
       raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
     act = ACTIVATIONS[self.activation]
+    if len(self.kernel_sizes) != len(self.features) + 1:
+      raise ValueError(f"kernel_sizes {tuple(self.kernel_sizes)} must have one entry more than "
+                       f"features {tuple(self.features)} (the last layer's)")
     widths = (*self.features, self.channels * self.scale * self.scale)
     x = x - self.centre
     for i, (width, k) in enumerate(zip(widths, self.kernel_sizes)):

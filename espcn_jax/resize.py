@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-__all__ = ["cubic", "resize_matrix", "imresize", "output_size"]
+__all__ = ["cubic", "resize_matrix", "imresize", "output_size", "round_to_uint8"]
 
 
 def cubic(x: np.ndarray) -> np.ndarray:
@@ -29,6 +29,15 @@ def cubic(x: np.ndarray) -> np.ndarray:
   inner = (1.5 * absx3 - 2.5 * absx2 + 1.0) * (absx <= 1)
   outer = (-0.5 * absx3 + 2.5 * absx2 - 4.0 * absx + 2.0) * ((absx > 1) & (absx <= 2))
   return inner + outer
+
+
+def round_to_uint8(x: np.ndarray) -> np.ndarray:
+  """Clip to [0, 255] and round half away from zero, as MATLAB's uint8 cast does.
+
+  (``np.round`` rounds half to even, which differs on exact .5 values; these
+  are common: at x2 the bicubic weights are multiples of 1/128.)
+  """
+  return np.floor(np.clip(x, 0.0, 255.0) + 0.5).astype(np.uint8)
 
 
 def output_size(in_len: int, scale: float) -> int:
@@ -107,5 +116,5 @@ def imresize(image: np.ndarray, scale: float, *,
   out = np.einsum("oh,hw...->ow...", mh, x)
   out = np.einsum("pw,ow...->op...", mw, out)
   if image.dtype == np.uint8:
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    return round_to_uint8(out)
   return out
