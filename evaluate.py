@@ -31,6 +31,8 @@ def _espcn_parser(sub) -> None:
   p.add_argument("--model", default="pretrained",
                  help="'bicubic', 'pretrained' (weights shipped in the package) or a training "
                       "workdir (its best checkpoint)")
+  p.add_argument("--checkpoint", choices=("best", "latest"), default="best",
+                 help="with a workdir: the checkpoint with the best validation PSNR, or the last")
   p.add_argument("--eval-space", choices=("y", "rgb"), default="y",
                  help="compare on BT.601 Y (the literature) or RGB (RGB models only)")
   p.add_argument("--degradation", choices=("bicubic", "gaussian"), default="bicubic",
@@ -51,7 +53,7 @@ def _run_espcn(args) -> int:
 
   try:
     try:
-      model = ev.resolve_model(args.model, args.scale)
+      model = ev.resolve_model(args.model, args.scale, which=args.checkpoint)
     except FileNotFoundError as e:
       if args.model != "pretrained":
         raise

@@ -123,3 +123,32 @@ def test_train_script_runs_a_smoke_config(tmp_path):
   usage = subprocess.run([sys.executable, "train.py", "nosuchtask"], cwd=REPO,
                          capture_output=True, text=True, timeout=60)
   assert usage.returncode == 2 and "Known tasks: espcn" in usage.stderr
+
+
+def test_shipped_x3_weights_reproduce_their_model_card(sr_data):
+  from espcn_jax import pretrained
+  params, card = pretrained.load_pretrained(3)
+  result = evaluate.evaluate(str(sr_data / "Set5"), 3, evaluate.resolve_model("pretrained", 3),
+                             progress=False)
+  assert card["channels"] == 1 and card["activation"] == "tanh"
+  assert abs(result["mean"]["psnr"] - card["results"]["Set5"]["psnr"]) < 0.01
+  assert abs(result["mean"]["ssim"] - card["results"]["Set5"]["ssim"]) < 0.001
+  assert result["mean"]["psnr"] > result["bicubic_mean"]["psnr"] + 1.0
+  assert params["conv3"]["kernel"].shape == (3, 3, 32, 9)
+
+
+def test_missing_shipped_weights_say_what_exists():
+  from espcn_jax import pretrained
+  with pytest.raises(FileNotFoundError, match="shipped: espcn_x3_y"):
+    pretrained.load_pretrained(8)
+
+
+def test_main_job_runs_on_the_embedded_default(tmp_path, capsys):
+  # `python evaluate.py espcn` with its defaults: embedded photos, shipped weights.
+  out = tmp_path / "espcn_eval.json"
+  assert evaluate_cli.main(["espcn", f"--out={out}", "--no-progress"]) == 0
+  report = json.loads(out.read_text())
+  assert report["model"] == "espcn_pretrained_x3" and report["data"] == "samples"
+  assert [r["name"] for r in report["images"]] == ["grace_hopper", "zone_plate", "text_chart"]
+  assert report["mean"]["psnr"] > report["bicubic_mean"]["psnr"]
+  assert (tmp_path / "espcn_eval_figures" / "panels_grace_hopper.png").is_file()
