@@ -3,6 +3,8 @@
 Tasks:
   espcn   super-resolution: PSNR / SSIM / cosine similarity against bicubic,
           a table on stdout, a JSON report and figures.
+  mtcnn   face detection on an annotations JSON: AP (WIDER-style), recall,
+          precision, timing; detections saved in the reference format.
 
 Run ``python evaluate.py espcn --help`` for the flags. With no flags it
 evaluates the shipped x3 model (bicubic if none is shipped) on the embedded
@@ -77,7 +79,41 @@ def _run_espcn(args) -> int:
   return 0
 
 
-_TASKS = {"espcn": (_espcn_parser, _run_espcn)}
+def _mtcnn_parser(sub) -> None:
+  p = sub.add_parser(
+      "mtcnn", help="face detection evaluation",
+      description="Run face detectors over an annotated image set and score them WIDER-style "
+                  "(IoU matching, ignore regions neither TP nor FP, all-point AP).",
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  p.add_argument("--data", required=True,
+                 help="annotations JSON (the ../shared/data/faces/*/annotations.json format) or "
+                      "a folder holding annotations.json; image paths are relative to it")
+  p.add_argument("--detectors", default="mtcnn", help="comma-separated detector ids")
+  p.add_argument("--reference", default="",
+                 help="comma-separated detection files (reference format) to score beside them")
+  p.add_argument("--min-face", type=float, default=20.0,
+                 help="GT faces shorter than this become ignore regions (0 = keep all)")
+  p.add_argument("--min-face-size", type=float, default=20.0, help="MTCNN's smallest face searched")
+  p.add_argument("--limit", type=int, default=0, help="only the first N images (0 = all)")
+  p.add_argument("--save-detections", default=None, metavar="DIR",
+                 help="write DIR/<detector>.json in the reference format")
+  p.add_argument("--out", default="reports/mtcnn_eval.json", help="JSON report path")
+  p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _run_mtcnn(args) -> int:
+  from mtcnn_jax import run_eval  # pylint: disable=import-outside-toplevel
+  try:
+    report = run_eval.run(args)
+  except (ValueError, FileNotFoundError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  print(run_eval.format_table(report))
+  print(f"\nreport: {args.out}")
+  return 0
+
+
+_TASKS = {"espcn": (_espcn_parser, _run_espcn), "mtcnn": (_mtcnn_parser, _run_mtcnn)}
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,369 @@
+"""The MTCNN cascade (P-Net -> R-Net -> O-Net) as one jitted function per canvas.
+
+``detect_padded`` is the jittable core: a canvas ``[H, W, 3]`` holding an
+image of size ``(height, width)`` in its top-left corner -> :class:`Detections`
+with a fixed number of slots and a ``valid`` mask. Every budget is static
+(candidates per pyramid level, candidates into R-Net and O-Net, faces out),
+so all images padded to one canvas share one compiled function.
+``detect`` / ``detect_batch`` are the host-side conveniences: they check the
+input, pick the canvas, call the core and trim the result to NumPy.
+
+The stage logic follows the original MATLAB ``detect_face.m`` line by line
+(see :mod:`mtcnn_jax.boxes` for the box arithmetic). Where a budget is
+reached, the lowest-scored candidates are dropped (counted in ``overflow``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mtcnn_jax import boxes as box_ops
+from mtcnn_jax import pyramid
+from mtcnn_jax.nets import ONet, PNet, RNet
+from mtcnn_jax.nms import nms, nms_order
+
+__all__ = ["DetectorConfig", "Detections", "FaceDetections", "detect", "detect_batch",
+           "detect_padded", "canvas_shape"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectorConfig:
+  """Static settings of the cascade (hashable: it is a jit static argument).
+
+  Attributes:
+    min_face_size: smallest face searched for, pixels (original: 20).
+    factor: pyramid scale step (original: 0.709).
+    thresholds: P-Net, R-Net, O-Net face-probability thresholds (0.6, 0.7, 0.7).
+    nms_thresholds: per-level (0.5), across levels (0.7), after R-Net (0.7),
+      after O-Net with the 'min' overlap (0.7).
+    level_top_k: P-Net candidates kept per level before its NMS.
+    stage1_pool: candidates (best of all levels) entering the cross-level NMS.
+    rnet_k: candidates into R-Net; onet_k: into O-Net; max_faces: out.
+      The defaults drop nothing on the 293 crowded WIDER parity images (a
+      budget only costs work in proportion to the candidates really present:
+      NMS blocks and R-/O-Net chunks without a valid candidate are skipped).
+    chunk: R-Net/O-Net batch chunk (crop + network); chunks holding no valid
+      candidate are skipped.
+    resize: ``"area"`` (as facenet-pytorch and ipazc resample) or
+      ``"bilinear"`` (the original MATLAB code); see :mod:`mtcnn_jax.pyramid`.
+    nms_plus_one: NMS overlaps with MATLAB's inclusive-pixel ``+1`` areas (the
+      original; suppresses more) or continuous areas (default: what both
+      facenet-pytorch and ipazc do, and what the parity targets are measured on).
+  """
+  min_face_size: float = 20.0
+  factor: float = 0.709
+  thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
+  nms_thresholds: tuple[float, float, float, float] = (0.5, 0.7, 0.7, 0.7)
+  level_top_k: int = 8192
+  stage1_pool: int = 8192
+  rnet_k: int = 4096
+  onet_k: int = 2048
+  max_faces: int = 1024
+  chunk: int = 32
+  resize: str = "area"
+  nms_plus_one: bool = False
+
+
+class Detections(tuple):
+  """Fixed-slot results (a pytree): ``boxes [K, 4]`` continuous ``[x1, y1, x2, y2)``,
+  ``scores [K]``, ``landmarks [K, 5, 2]`` (x, y; left eye, right eye, nose, left
+  and right mouth corner, image-left first), ``valid [K]``, ``overflow []`` (how
+  many candidates the budgets dropped)."""
+  __slots__ = ()
+  _fields = ("boxes", "scores", "landmarks", "valid", "overflow")
+
+  def __new__(cls, boxes, scores, landmarks, valid, overflow):
+    return super().__new__(cls, (boxes, scores, landmarks, valid, overflow))
+
+  boxes = property(lambda s: s[0])
+  scores = property(lambda s: s[1])
+  landmarks = property(lambda s: s[2])
+  valid = property(lambda s: s[3])
+  overflow = property(lambda s: s[4])
+
+
+jax.tree_util.register_pytree_node(
+    Detections, lambda d: (tuple(d), None), lambda _, c: Detections(*c))
+
+
+@dataclasses.dataclass(frozen=True)
+class FaceDetections:
+  """Detections of one image, trimmed, as NumPy: ``boxes [N, 4]`` float32
+  continuous pixel ``[x1, y1, x2, y2)``, ``scores [N]``, ``landmarks [N, 5, 2]``,
+  sorted by descending score."""
+  boxes: np.ndarray
+  scores: np.ndarray
+  landmarks: np.ndarray
+
+  def __len__(self) -> int:
+    return len(self.scores)
+
+  def to_json(self) -> dict:
+    return {"boxes": np.round(self.boxes, 4).tolist(), "scores": np.round(self.scores, 6).tolist(),
+            "landmarks": np.round(self.landmarks, 4).tolist()}
+
+
+def _normalize(x):
+  return (x - 127.5) * 0.0078125
+
+
+def _compact(k: int, scores, valid, *arrays):
+  """The ``k`` best valid slots (descending score) of each array, and their validity."""
+  order = nms_order(scores, valid)[:k]
+  return (scores[order], valid[order], *[a[order] for a in arrays])
+
+
+def _chunked(fn, x, valid, chunk: int):
+  """Apply ``fn`` to ``x [K, ...]`` in chunks, skipping chunks with no valid entry."""
+  k = x.shape[0]
+  chunk = min(chunk, k)
+  pad = -k % chunk
+  xs = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape(-1, chunk, *x.shape[1:])
+  vs = jnp.pad(valid, (0, pad)).reshape(-1, chunk)
+  shapes = jax.eval_shape(fn, xs[0])
+
+  def run(args):
+    xc, vc = args
+    return jax.lax.cond(jnp.any(vc), fn, lambda _: jax.tree.map(
+        lambda s: jnp.zeros(s.shape, s.dtype), shapes), xc)
+
+  out = jax.lax.map(run, (xs, vs))
+  return jax.tree.map(lambda o: o.reshape(-1, *o.shape[2:])[:k], out)
+
+
+def _stage1(pnet_params, image, height, width, config: DetectorConfig):
+  """P-Net over the pyramid -> squared, truncated candidate boxes (MATLAB stage 1)."""
+  scales = pyramid.pyramid_scales(image.shape[0], image.shape[1], config.min_face_size,
+                                  config.factor)
+  t_level, t_cross = config.nms_thresholds[0], config.nms_thresholds[1]
+  table = pyramid.summed_area_table(image, height, width) if config.resize == "area" else None
+  parts = []
+  for scale in scales:
+    shape = pyramid.level_shape(image.shape[0], image.shape[1], scale)
+    level, vh, vw = pyramid.resize_region(image, height, width, shape, scale,
+                                          method=config.resize, table=table)
+    prob, offsets = PNet().apply({"params": pnet_params}, _normalize(level)[None],
+                                 valid_size=(vh, vw))
+    b, s, o, v = pyramid.candidate_boxes(prob[0], offsets[0], vh, vw, scale,
+                                         config.thresholds[0], config.level_top_k)
+    v = v & nms(b, s, v, t_level, plus_one=config.nms_plus_one)   # per-scale, 'union'
+    parts.append((b, s, o, v))
+  b, s, o, v = (jnp.concatenate(p) for p in zip(*parts))
+  s, v, b, o = _compact(min(config.stage1_pool, s.shape[0]), s, v, b, o)
+  overflow = jnp.maximum(jnp.sum(jnp.concatenate([p[3] for p in parts])) - config.stage1_pool, 0)
+  v = v & nms(b, s, v, t_cross, plus_one=config.nms_plus_one)   # across scales
+  b = box_ops.calibrate(b, o, plus_one=False)          # regw = x2 - x1 in stage 1
+  b = box_ops.truncate(box_ops.square(b))              # rerec, fix
+  overflow += jnp.maximum(jnp.sum(v) - config.rnet_k, 0)
+  s, v, b = _compact(config.rnet_k, s, v, b)
+  return b, s, v, overflow
+
+
+def _crop_and_apply(net, params, image, height, width, size, config, table):
+  """``boxes [n, 4] -> net(normalised size x size crops)`` (one chunk)."""
+  def run(boxes):
+    crops = pyramid.crop_and_resize(image, height, width, boxes, size, config.resize, table)
+    return net().apply({"params": params}, _normalize(crops))
+  return run
+
+
+def _stage2(rnet_params, image, height, width, b, v, config: DetectorConfig, table):
+  """R-Net on 24x24 crops: threshold, NMS, calibrate, square (MATLAB stage 2)."""
+  prob, offsets = _chunked(
+      _crop_and_apply(RNet, rnet_params, image, height, width, 24, config, table), b, v,
+      config.chunk)
+  v = v & (prob > config.thresholds[1])
+  v = v & nms(b, prob, v, config.nms_thresholds[2], plus_one=config.nms_plus_one)
+  b = box_ops.square(box_ops.calibrate(b, offsets, plus_one=True))   # bbreg, rerec
+  overflow = jnp.maximum(jnp.sum(v) - config.onet_k, 0)
+  prob, v, b = _compact(config.onet_k, prob, v, b)
+  return box_ops.truncate(b), v, overflow
+
+
+def _stage3(onet_params, image, height, width, b, v, config: DetectorConfig, table):
+  """O-Net on 48x48 crops: threshold, landmarks, calibrate, 'min' NMS (MATLAB stage 3)."""
+  prob, offsets, points = _chunked(
+      _crop_and_apply(ONet, onet_params, image, height, width, 48, config, table), b, v,
+      config.chunk)
+  v = v & (prob > config.thresholds[2])
+  w = b[:, 2] - b[:, 0] + 1
+  h = b[:, 3] - b[:, 1] + 1
+  xs = w[:, None] * points[:, :5] + b[:, :1] - 1
+  ys = h[:, None] * points[:, 5:] + b[:, 1:2] - 1
+  landmarks = jnp.stack([xs, ys], axis=-1)
+  b = box_ops.calibrate(b, offsets, plus_one=True)     # bbreg
+  v = v & nms(b, prob, v, config.nms_thresholds[3], method="min", plus_one=config.nms_plus_one)
+  overflow = jnp.maximum(jnp.sum(v) - config.max_faces, 0)
+  prob, v, b, landmarks = _compact(config.max_faces, prob, v, b, landmarks)
+  return b, prob, landmarks, v, overflow
+
+
+def detect_padded(params, image, height, width, config: DetectorConfig = DetectorConfig()):
+  """The whole cascade on one canvas (jittable; ``config`` static).
+
+  Args:
+    params: ``{"pnet", "rnet", "onet"}`` params pytrees.
+    image: ``[H, W, 3]`` float32 RGB in [0, 255], the image in the top-left.
+    height, width: int32 scalars, the image's size inside the canvas.
+    config: :class:`DetectorConfig`.
+
+  Returns:
+    :class:`Detections` with ``config.max_faces`` slots, best first.
+  """
+  if config.resize not in pyramid.RESIZE_METHODS:
+    raise ValueError(f"resize must be one of {pyramid.RESIZE_METHODS}, got {config.resize!r}")
+  table = pyramid.summed_area_table(image, height, width) if config.resize == "area" else None
+  b, _, v, overflow1 = _stage1(params["pnet"], image, height, width, config)
+  b, v, overflow2 = _stage2(params["rnet"], image, height, width, b, v, config, table)
+  b, s, lm, v, overflow3 = _stage3(params["onet"], image, height, width, b, v, config, table)
+  boxes = box_ops.to_continuous(b)
+  landmarks = box_ops.continuous_landmarks(lm)
+  return Detections(jnp.where(v[:, None], boxes, 0.0), jnp.where(v, s, 0.0),
+                    jnp.where(v[:, None, None], landmarks, 0.0), v,
+                    overflow1 + overflow2 + overflow3)
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def _detect_one(params, image, height, width, config):
+  return detect_padded(params, image, height, width, config)
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def _detect_many(params, images, heights, widths, config):
+  return jax.vmap(lambda i, h, w: detect_padded(params, i, h, w, config))(images, heights, widths)
+
+
+# --------------------------------------------------------------------------- host side
+
+CANVAS_MULTIPLE = 128
+MAX_IMAGE_SIDE = 4096
+
+
+def canvas_shape(height: int, width: int, multiple: int = CANVAS_MULTIPLE) -> tuple[int, int]:
+  """The canvas (size bucket) for an image: each side rounded up to ``multiple``."""
+  return (-(-height // multiple) * multiple, -(-width // multiple) * multiple)
+
+
+def _as_rgb_uint8(image) -> np.ndarray:
+  image = np.asarray(image)
+  if image.dtype != np.uint8:
+    if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
+      raise ValueError("image holds NaN or infinite values; detect expects uint8 RGB")
+    raise ValueError(f"detect expects a uint8 RGB image, got dtype {image.dtype} "
+                     "(convert with np.clip(np.round(x), 0, 255).astype(np.uint8))")
+  if image.ndim == 3 and image.shape[-1] == 1:
+    image = image[..., 0]
+  if image.ndim == 2:
+    image = np.repeat(image[..., None], 3, axis=-1)
+  elif image.ndim == 3 and image.shape[-1] == 4:
+    image = image[..., :3]     # alpha does not take part in detection
+  if image.ndim != 3 or image.shape[-1] != 3:
+    raise ValueError(f"detect expects [H, W, 3] RGB (or [H, W] grey), got shape {image.shape}")
+  if image.shape[0] == 0 or image.shape[1] == 0:
+    raise ValueError(f"image is empty: shape {image.shape}")
+  return image
+
+
+def _shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+  """Downscale images whose longer side exceeds ``max_side`` (bounded memory)."""
+  longest = max(image.shape[:2])
+  if longest <= max_side:
+    return image, 1.0
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  factor = max_side / longest
+  size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
+  warnings.warn(f"image {image.shape[1]}x{image.shape[0]} downscaled to {size[0]}x{size[1]} "
+                f"for detection (max side {max_side}); faces below "
+                "min_face_size / factor are missed", stacklevel=3)
+  small = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
+  return small, image.shape[1] / size[0]
+
+
+def _empty() -> FaceDetections:
+  return FaceDetections(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32),
+                        np.zeros((0, 5, 2), np.float32))
+
+
+def _trim(d, scale: float) -> FaceDetections:
+  valid = np.asarray(d.valid)
+  return FaceDetections(np.asarray(d.boxes)[valid] * scale, np.asarray(d.scores)[valid],
+                        np.asarray(d.landmarks)[valid] * scale)
+
+
+def _resolve(params, config, kwargs) -> tuple[dict, DetectorConfig]:
+  if params is None:
+    from mtcnn_jax.params import load_params  # pylint: disable=import-outside-toplevel
+    params = load_params("published")
+  if kwargs:
+    unknown = set(kwargs) - {f.name for f in dataclasses.fields(DetectorConfig)}
+    if unknown:
+      raise TypeError(f"unknown detector settings: {sorted(unknown)}")
+    config = dataclasses.replace(config, **{k: tuple(v) if isinstance(v, list) else v
+                                            for k, v in kwargs.items()})
+  return params, config
+
+
+def detect(image, *, params=None, config: DetectorConfig = DetectorConfig(),
+           max_image_side: int = MAX_IMAGE_SIDE, **settings) -> FaceDetections:
+  """Detect faces in one RGB image.
+
+  Args:
+    image: ``[H, W, 3]`` uint8 RGB (NumPy or JAX); ``[H, W]`` grey and RGBA
+      are accepted (grey is repeated, alpha ignored).
+    params: ``{"pnet", "rnet", "onet"}``; default: the published weights.
+    config: :class:`DetectorConfig`; keyword ``settings`` override its fields,
+      e.g. ``detect(img, min_face_size=40, thresholds=(0.6, 0.7, 0.8))``.
+    max_image_side: larger images are downscaled first (bounded memory).
+
+  Returns:
+    :class:`FaceDetections` (empty when there is no face or the image is
+    smaller than P-Net's 12-pixel window).
+  """
+  params, config = _resolve(params, config, settings)
+  image = _as_rgb_uint8(image)
+  image, scale = _shrink(image, max_image_side)
+  h, w = image.shape[:2]
+  if not pyramid.pyramid_scales(h, w, config.min_face_size, config.factor):
+    return _empty()     # smaller than one P-Net window at the first scale
+  ch, cw = canvas_shape(h, w)
+  canvas = np.zeros((ch, cw, 3), np.float32)
+  canvas[:h, :w] = image
+  d = _detect_one(params, canvas, np.int32(h), np.int32(w), config)
+  return _trim(d, scale)
+
+
+def detect_batch(images, *, params=None, config: DetectorConfig = DetectorConfig(),
+                 max_image_side: int = MAX_IMAGE_SIDE, **settings) -> list[FaceDetections]:
+  """Detect faces in several images with one vmapped call per canvas.
+
+  Images are grouped by canvas (size bucket); each group runs as one batch.
+  Same arguments as :func:`detect`; returns one :class:`FaceDetections` per image.
+  """
+  params, config = _resolve(params, config, settings)
+  prepared = [_shrink(_as_rgb_uint8(im), max_image_side) for im in images]
+  results: list[FaceDetections | None] = [None] * len(prepared)
+  groups: dict[tuple[int, int], list[int]] = {}
+  for i, (im, _) in enumerate(prepared):
+    h, w = im.shape[:2]
+    if not pyramid.pyramid_scales(h, w, config.min_face_size, config.factor):
+      results[i] = _empty()
+    else:
+      groups.setdefault(canvas_shape(h, w), []).append(i)
+  for (ch, cw), idx in groups.items():
+    canvases = np.zeros((len(idx), ch, cw, 3), np.float32)
+    hs = np.zeros(len(idx), np.int32)
+    ws = np.zeros(len(idx), np.int32)
+    for n, i in enumerate(idx):
+      im = prepared[i][0]
+      canvases[n, : im.shape[0], : im.shape[1]] = im
+      hs[n], ws[n] = im.shape[:2]
+    d = _detect_many(params, canvases, hs, ws, config)
+    for n, i in enumerate(idx):
+      results[i] = _trim(jax.tree.map(lambda a, n=n: a[n], d), prepared[i][1])
+  return results  # type: ignore[return-value]

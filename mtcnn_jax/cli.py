@@ -1,0 +1,77 @@
+"""``mtcnn-detect`` / ``python -m mtcnn_jax.cli``: detect faces in images from the shell.
+
+Examples::
+
+  mtcnn-detect photo.jpg -o out/                 # out/detections.json, out/photo.jpg (annotated)
+  mtcnn-detect photos/ -o out/ --aligned         # plus out/aligned/<name>_<k>.png (112x112)
+
+The JSON uses the reference format: ``{"detector", "settings", "images": {name:
+{"boxes", "scores", "landmarks", "ms"}}}``, boxes ``[x1, y1, x2, y2]`` in pixels.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+
+__all__ = ["main"]
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(prog="mtcnn-detect", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("input", help="an image file or a folder of images")
+  parser.add_argument("-o", "--output", required=True, help="output folder")
+  parser.add_argument("--min-face-size", type=float, default=20.0, help="smallest face, pixels")
+  parser.add_argument("--thresholds", type=float, nargs=3, default=(0.6, 0.7, 0.7),
+                      metavar=("P", "R", "O"), help="P-, R-, O-Net face thresholds")
+  parser.add_argument("--aligned", action="store_true", help="also write 112x112 aligned crops")
+  parser.add_argument("--no-annotated", action="store_true", help="do not write annotated images")
+  parser.add_argument("--no-progress", action="store_true")
+  args = parser.parse_args(argv)
+
+  from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
+  from espcn_jax import image_io  # pylint: disable=import-outside-toplevel
+  from mtcnn_jax import detectors, draw, evaluation  # pylint: disable=import-outside-toplevel
+  from mtcnn_jax.cascade import detect  # pylint: disable=import-outside-toplevel
+  from mtcnn_jax.params import load_params  # pylint: disable=import-outside-toplevel
+
+  src, out = pathlib.Path(args.input), pathlib.Path(args.output)
+  try:
+    files = image_io.list_images(src) if src.is_dir() else [src]
+    settings = {"min_face_size": args.min_face_size, "thresholds": tuple(args.thresholds)}
+    record = detectors.detector_settings("mtcnn", **settings)
+  except (image_io.ImageError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  params = load_params("published")
+  results, failed, total = {}, 0, 0
+  for f in tqdm(files, desc="detect", unit="img", disable=args.no_progress or len(files) == 1):
+    try:
+      image = image_io.read_image(f, mode="rgb")
+      start = time.perf_counter()
+      faces = detect(image, params=params, **settings)
+      ms = (time.perf_counter() - start) * 1e3
+    except (image_io.ImageError, ValueError) as e:
+      failed += 1
+      print(f"error: {e}", file=sys.stderr)
+      continue
+    total += len(faces)
+    results[f.name] = {"boxes": faces.boxes, "scores": faces.scores,
+                       "landmarks": faces.landmarks, "ms": ms}
+    if not args.no_annotated:
+      image_io.write_image(out / f"{f.stem}.jpg", draw.draw_detections(image, faces))
+    if args.aligned and len(faces):
+      for k, crop in enumerate(draw.align_faces(image, faces.landmarks)):
+        image_io.write_image(out / "aligned" / f"{f.stem}_{k}.png", crop)
+    if len(files) == 1:
+      print(f"{f}: {len(faces)} face(s) in {ms:.0f} ms (first call includes compilation)")
+  out.mkdir(parents=True, exist_ok=True)
+  evaluation.save_detections(out / "detections.json", "mtcnn_jax", record, results)
+  print(f"{total} face(s) in {len(results)} image(s); {out / 'detections.json'}")
+  return 1 if failed else 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,230 @@
+"""MTCNN's three networks (Zhang et al. 2016) as Flax Linen modules.
+
+The layer layout, and the two details that converted weights depend on,
+follow the original Caffe models:
+
+* max pooling rounds the output size *up* (Caffe's ceil mode), see
+  :func:`max_pool_ceil`;
+* R-Net and O-Net flatten their last feature map in (W, H, C) order before
+  the first dense layer (the Caffe blobs are C, H, W and the MATLAB-converted
+  weights have H and W swapped), see :func:`flatten_whc`.
+
+All nets take NHWC float32 RGB that is already normalised as
+``(x - 127.5) * 0.0078125`` (i.e. about [-1, 1]). The face probability is the
+softmax of the two-way classification head at index 1 (index 0 = not face).
+
+Param tree (all float32; ``C`` = that layer's output channels)::
+
+  PNet: conv1..conv3 {kernel [3,3,Cin,C], bias [C]}, prelu1..prelu3 {alpha [C]},
+        box {kernel [1,1,32,4], bias [4]}, face {kernel [1,1,32,2], bias [2]}
+  RNet: conv1..conv3, prelu1..prelu3, fc4 {kernel [576,128], bias}, prelu4,
+        box {kernel [128,4]}, face {kernel [128,2]}
+  ONet: conv1..conv4, prelu1..prelu4, fc5 {kernel [1152,256], bias}, prelu5,
+        box {kernel [256,4]}, landmarks {kernel [256,10]}, face {kernel [256,2]}
+"""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+__all__ = ["ChannelPReLU", "max_pool_ceil", "pool_out_size", "flatten_whc",
+           "PNet", "RNet", "ONet", "NETS", "INPUT_SIZES"]
+
+
+class ChannelPReLU(nn.Module):
+  """PReLU with one learned slope per channel (Caffe/PyTorch ``PReLU(C)``).
+
+  ``flax.linen.PReLU`` learns a single scalar slope, which cannot hold the
+  published weights. Here ``y = x if x >= 0 else alpha[c] * x`` with ``alpha``
+  of shape ``[C]`` broadcast over the last axis.
+
+  Attributes:
+    alpha_init: initial slope (0.25, Caffe's and PyTorch's default).
+  """
+  alpha_init: float = 0.25
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """``x: [..., C] -> [..., C]``, same dtype."""
+    alpha = self.param("alpha", nn.initializers.constant(self.alpha_init),
+                       (x.shape[-1],), jnp.float32)
+    return jnp.where(x >= 0, x, alpha.astype(x.dtype) * x)
+
+
+def pool_out_size(size: int, window: int, stride: int) -> int:
+  """Caffe's (ceil-mode) pooling output size for one spatial axis, no padding.
+
+  ``ceil((size - window) / stride) + 1``, less one if the last window would
+  start past the input (Caffe's and PyTorch's rule; it cannot fire without
+  padding when ``window >= stride``, but is kept for fidelity).
+
+  Raises:
+    ValueError: the input is too small to give any output.
+  """
+  out = -(-(size - window) // stride) + 1
+  if out > 1 and (out - 1) * stride >= size:
+    out -= 1
+  if out < 1:
+    raise ValueError(f"pooling window {window} (stride {stride}) does not fit an input of size {size}")
+  return out
+
+
+def max_pool_ceil(x: jax.Array, window: int, stride: int) -> jax.Array:
+  """Max pooling with Caffe's ceil-mode output size.
+
+  Linen's ``max_pool`` has no ceil mode. The input is padded on the bottom and
+  right only, with -inf, just enough for ``pool_out_size`` windows, so padding
+  never wins a max and every window holds at least one real pixel.
+
+  Args:
+    x: ``[B, H, W, C]`` float.
+    window: square window size k.
+    stride: stride s.
+
+  Returns:
+    ``[B, pool_out_size(H, k, s), pool_out_size(W, k, s), C]``, same dtype.
+  """
+  _, h, w, _ = x.shape
+  oh, ow = pool_out_size(h, window, stride), pool_out_size(w, window, stride)
+  pad_h = max((oh - 1) * stride + window - h, 0)
+  pad_w = max((ow - 1) * stride + window - w, 0)
+  return jax.lax.reduce_window(
+      x, jnp.array(-jnp.inf, x.dtype), jax.lax.max,
+      window_dimensions=(1, window, window, 1),
+      window_strides=(1, stride, stride, 1),
+      padding=((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
+
+
+def flatten_whc(x: jax.Array) -> jax.Array:
+  """Flatten a feature map in (W, H, C) order, as the converted weights expect.
+
+  ``[B, H, W, C] -> [B, W*H*C]`` with ``out[b, (w*H + h)*C + c] = x[b, h, w, c]``
+  (NHWC transposed to NWHC, then reshaped). A plain NHWC reshape would pair
+  the dense weights with the wrong pixels.
+  """
+  b = x.shape[0]
+  return jnp.transpose(x, (0, 2, 1, 3)).reshape(b, -1)
+
+
+def _face_prob(logits: jax.Array) -> jax.Array:
+  """Softmax over the last axis (2 classes), index 1 = face: ``[..., 2] -> [...]``."""
+  return jax.nn.softmax(logits, axis=-1)[..., 1]
+
+
+def _conv(features: int, k: int, name: str) -> nn.Conv:
+  return nn.Conv(features, (k, k), padding="VALID", name=name)
+
+
+class PNet(nn.Module):
+  """Proposal network: fully convolutional, one 12x12 window per output cell.
+
+  Layers: conv3x3x10, PReLU, maxpool 2/2 (ceil), conv3x3x16, PReLU,
+  conv3x3x32, PReLU, then two 1x1 heads (``box``: 4, ``face``: 2). Each output
+  cell looks at a 12x12 window; neighbouring cells are 2 input pixels apart.
+  """
+
+  @nn.compact
+  def __call__(self, x: jax.Array, valid_size=None) -> tuple[jax.Array, jax.Array]:
+    """Score every 12x12 window.
+
+    Args:
+      x: ``[B, H, W, 3]`` float32, normalised RGB; H, W >= 12.
+      valid_size: optional ``(height, width)`` (int scalars, may be traced) of
+        the real image inside a larger padded ``x``. conv1 outputs past it are
+        set to -inf before pooling, so the padded input pools exactly as Caffe
+        pools the unpadded image (a partial last window sees only real pixels);
+        cells past ``ceil((height - 2) / 2) - 4`` are then meaningless and the
+        caller masks them.
+
+    Returns:
+      ``(face_prob [B, h, w], box_offsets [B, h, w, 4])`` with
+      ``h = ceil((H - 2) / 2) - 4`` (12 -> 1, 37 -> 14) and likewise ``w``.
+      Cell ``(i, j)`` scores the window of rows ``[2i, 2i + 12)`` and columns
+      ``[2j, 2j + 12)``; when ``H`` (``W``) is odd the last row (column) of
+      cells reaches one pixel past the image, which ceil-mode pooling covers
+      with -inf (as in Caffe). Box offsets are (dx1, dy1, dx2, dy2) relative
+      to the window size.
+    """
+    x = ChannelPReLU(name="prelu1")(_conv(10, 3, "conv1")(x))
+    if valid_size is not None:
+      rows = jnp.arange(x.shape[1])[:, None] < valid_size[0] - 2
+      cols = jnp.arange(x.shape[2])[None, :] < valid_size[1] - 2
+      x = jnp.where((rows & cols)[None, :, :, None], x, -jnp.inf)
+    x = max_pool_ceil(x, 2, 2)
+    x = ChannelPReLU(name="prelu2")(_conv(16, 3, "conv2")(x))
+    x = ChannelPReLU(name="prelu3")(_conv(32, 3, "conv3")(x))
+    box = _conv(4, 1, "box")(x)
+    face = _face_prob(_conv(2, 1, "face")(x))
+    return face, box
+
+
+class RNet(nn.Module):
+  """Refinement network on 24x24 crops.
+
+  Layers: conv3x3x28, PReLU, maxpool 3/2 (ceil), conv3x3x48, PReLU,
+  maxpool 3/2 (ceil), conv2x2x64, PReLU, flatten (W, H, C), fc 576->128,
+  PReLU, heads ``box`` (4) and ``face`` (2).
+  """
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Score and refine candidate crops.
+
+    Args:
+      x: ``[B, 24, 24, 3]`` float32, normalised RGB.
+
+    Returns:
+      ``(face_prob [B], box_offsets [B, 4])``.
+    """
+    x = ChannelPReLU(name="prelu1")(_conv(28, 3, "conv1")(x))
+    x = max_pool_ceil(x, 3, 2)
+    x = ChannelPReLU(name="prelu2")(_conv(48, 3, "conv2")(x))
+    x = max_pool_ceil(x, 3, 2)
+    x = ChannelPReLU(name="prelu3")(_conv(64, 2, "conv3")(x))
+    x = ChannelPReLU(name="prelu4")(nn.Dense(128, name="fc4")(flatten_whc(x)))
+    box = nn.Dense(4, name="box")(x)
+    face = _face_prob(nn.Dense(2, name="face")(x))
+    return face, box
+
+
+class ONet(nn.Module):
+  """Output network on 48x48 crops: score, box offsets and five landmarks.
+
+  Layers: conv3x3x32, PReLU, maxpool 3/2 (ceil), conv3x3x64, PReLU,
+  maxpool 3/2 (ceil), conv3x3x64, PReLU, maxpool 2/2 (ceil), conv2x2x128,
+  PReLU, flatten (W, H, C), fc 1152->256, PReLU, heads ``box`` (4),
+  ``landmarks`` (10) and ``face`` (2).
+  """
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Score crops, refine boxes and place landmarks.
+
+    Args:
+      x: ``[B, 48, 48, 3]`` float32, normalised RGB.
+
+    Returns:
+      ``(face_prob [B], box_offsets [B, 4], landmarks [B, 10])``. Landmarks are
+      raw: x1..x5 then y1..y5, each relative to the box width (x) or height
+      (y), measured from its top-left corner.
+    """
+    x = ChannelPReLU(name="prelu1")(_conv(32, 3, "conv1")(x))
+    x = max_pool_ceil(x, 3, 2)
+    x = ChannelPReLU(name="prelu2")(_conv(64, 3, "conv2")(x))
+    x = max_pool_ceil(x, 3, 2)
+    x = ChannelPReLU(name="prelu3")(_conv(64, 3, "conv3")(x))
+    x = max_pool_ceil(x, 2, 2)
+    x = ChannelPReLU(name="prelu4")(_conv(128, 2, "conv4")(x))
+    x = ChannelPReLU(name="prelu5")(nn.Dense(256, name="fc5")(flatten_whc(x)))
+    box = nn.Dense(4, name="box")(x)
+    landmarks = nn.Dense(10, name="landmarks")(x)
+    face = _face_prob(nn.Dense(2, name="face")(x))
+    return face, box, landmarks
+
+
+NETS: dict[str, type[nn.Module]] = {"pnet": PNet, "rnet": RNet, "onet": ONet}
+"""Net name -> module class."""
+
+INPUT_SIZES: dict[str, int] = {"pnet": 12, "rnet": 24, "onet": 48}
+"""Net name -> the (square) input size it was trained on."""

@@ -1,0 +1,96 @@
+"""Greedy non-maximum suppression with static shapes, written from scratch in JAX.
+
+``nms(boxes, scores, valid, threshold)`` returns a keep mask over a fixed
+number of candidate slots, so it jits once per slot count whatever the number
+of real boxes (invalid slots are never kept).
+
+Greedy NMS keeps box i (in descending score order) iff no *kept* box before
+it overlaps it by more than the threshold. Boxes are visited in score order a
+block at a time. Within a block, instead of a one-box-at-a-time loop, the keep
+vector is the fixed point of
+
+    keep[i] = cand[i] and not any_j<i (keep[j] and overlap[j, i] > t),
+
+iterated from ``keep = cand``. After n iterations the first n entries are
+final (each depends only on earlier ones), so this is exactly greedy NMS; it
+converges in a few iterations (the longest suppression chain in the block).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from mtcnn_jax.boxes import iou_matrix
+
+__all__ = ["nms", "nms_order"]
+
+
+def nms_order(scores, valid):
+  """Indices sorting valid slots by descending score (invalid last); stable."""
+  key = jnp.where(valid, scores, -jnp.inf)
+  return jnp.argsort(-key, stable=True)
+
+
+def _block_keep(candidates, overlap_block, threshold):
+  """Greedy keep within one score-sorted block whose entries were not suppressed
+  by earlier blocks: the fixed point of keep[i] = cand[i] & ~any_j<i(keep[j] & o[j,i] > t)."""
+  b = candidates.shape[0]
+  suppresses = (overlap_block > threshold) & jnp.triu(jnp.ones((b, b), bool), k=1)
+
+  def step(state):
+    keep, _ = state
+    new = candidates & ~jnp.any(suppresses & keep[:, None], axis=0)
+    return new, jnp.any(new != keep)
+
+  keep, _ = jax.lax.while_loop(lambda s: s[1], step, (candidates, jnp.array(True)))
+  return keep
+
+
+def nms(boxes, scores, valid, threshold: float, *, method: str = "union",
+        plus_one: bool = True, block: int = 128):
+  """Greedy NMS over fixed slots.
+
+  Args:
+    boxes: ``[K, 4]`` ``[x1, y1, x2, y2]``.
+    scores: ``[K]``.
+    valid: ``[K]`` bool; invalid slots are ignored and never kept.
+    threshold: a box is suppressed when its overlap with a kept, higher-scored
+      box is *greater* than this (the original's ``o <= threshold`` survives).
+    method: ``"union"`` (IoU) or ``"min"`` (intersection over the smaller box).
+    plus_one: MATLAB inclusive-pixel areas (the original's convention).
+    block: boxes are processed in score order, ``block`` at a time: each block
+      is first suppressed by every box kept before it (one ``[K, block]``
+      overlap pass), then resolved by the fixed point within the block. Blocks
+      holding no valid box are skipped, so the cost follows the number of real
+      boxes, not ``K``.
+
+  Returns:
+    ``[K]`` bool keep mask in the input order. Ties in score keep the earlier slot.
+  """
+  k = boxes.shape[0]
+  if k == 0:
+    return jnp.zeros((0,), bool)
+  block = min(block, k)
+  pad = -k % block
+  order = nms_order(scores, valid)
+  sorted_boxes = jnp.pad(boxes[order], ((0, pad), (0, 0)))
+  sorted_valid = jnp.pad(valid[order], (0, pad))
+  n_blocks = (k + pad) // block
+
+  def visit(b, keep):
+    start = b * block
+    block_boxes = jax.lax.dynamic_slice_in_dim(sorted_boxes, start, block)
+    block_valid = jax.lax.dynamic_slice_in_dim(sorted_valid, start, block)
+
+    def resolve(keep):
+      # Kept boxes of earlier blocks (later entries of `keep` are still False).
+      overlap = iou_matrix(sorted_boxes, block_boxes, method=method, plus_one=plus_one)
+      suppressed = jnp.any(keep[:, None] & (overlap > threshold), axis=0)
+      within = iou_matrix(block_boxes, block_boxes, method=method, plus_one=plus_one)
+      block_keep = _block_keep(block_valid & ~suppressed, within, threshold)
+      return jax.lax.dynamic_update_slice_in_dim(keep, block_keep, start, 0)
+
+    return jax.lax.cond(jnp.any(block_valid), resolve, lambda keep: keep, keep)
+
+  keep = jax.lax.fori_loop(0, n_blocks, visit, jnp.zeros((k + pad,), bool))
+  return jnp.zeros((k,), bool).at[order].set(keep[:k])

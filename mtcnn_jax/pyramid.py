@@ -1,0 +1,249 @@
+"""The image pyramid and P-Net candidate extraction, with static shapes.
+
+Images are padded into a *canvas* (a size bucket). Pyramid scales follow the
+original: ``m = 12 / min_face_size``, ``scales = m * factor**k`` while
+``min_side * scale >= 12``. They are computed in Python from the canvas, so
+they are static; an image smaller than its canvas simply has no valid P-Net
+cells on the extra levels. Each level holds the image's valid region resized
+to ``ceil(h * scale) x ceil(w * scale)`` (the original's size) inside a static
+``ceil(H * scale) x ceil(W * scale)`` array; cells outside the valid region
+are masked.
+
+Two resampling methods, for the pyramid levels and for the R-/O-Net crops:
+
+* ``"area"``: each output pixel is the mean of the input pixels
+  ``[floor(o*n/m), ceil((o+1)*n/m))`` per axis — PyTorch's area interpolation
+  (adaptive average pooling), which facenet-pytorch uses and which TF's AREA
+  resize (ipazc) approximates. Computed exactly from an int32 summed-area table
+  (integer pixel sums; int32 wrap-around cancels in the box differences), so the
+  cost is four gathers per output pixel whatever the scale.
+* ``"bilinear"``: half-pixel centres, no antialiasing, like the original MATLAB
+  code's ``imResample(.., 'bilinear')``.
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["pyramid_scales", "level_shape", "resize_region", "pnet_output_size",
+           "candidate_boxes", "crop_and_resize", "summed_area_table", "RESIZE_METHODS"]
+
+RESIZE_METHODS = ("area", "bilinear")
+
+CELL_SIZE = 12
+STRIDE = 2
+
+
+def pyramid_scales(height: int, width: int, min_face_size: float = 20.0,
+                   factor: float = 0.709) -> tuple[float, ...]:
+  """The original's scale list for an image (or canvas) of this size."""
+  if min_face_size < CELL_SIZE:
+    raise ValueError(f"min_face_size must be >= {CELL_SIZE} (P-Net's window), got {min_face_size}")
+  if not 0 < factor < 1:
+    raise ValueError(f"factor must be in (0, 1), got {factor}")
+  m = CELL_SIZE / min_face_size
+  min_side = min(height, width) * m
+  scales = []
+  scale = m
+  while min_side >= CELL_SIZE:
+    scales.append(scale)
+    scale *= factor
+    min_side *= factor
+  return tuple(scales)
+
+
+def level_shape(height: int, width: int, scale: float) -> tuple[int, int]:
+  """The original's level size: ``ceil(h * scale)``, ``ceil(w * scale)``."""
+  return int(math.ceil(height * scale)), int(math.ceil(width * scale))
+
+
+def _ceil_scaled(n, scale: float, max_n: int):
+  """``ceil(n * scale)`` for a traced integer ``0 <= n <= max_n``, exactly as in double.
+
+  (float32 arithmetic gets it wrong for common sizes: 100 * float32(0.6) =
+  60.0000038 -> 61.) The static ``scale`` and bound give a float64 table.
+  """
+  table = np.ceil(np.arange(max_n + 1, dtype=np.float64) * scale).astype(np.int32)
+  return jnp.asarray(table)[jnp.clip(n, 0, max_n)]
+
+
+def _bilinear_taps(out_len: int, valid_out, valid_in):
+  """Source rows (lower, upper) and weight of the upper one, half-pixel centres."""
+  pos = (jnp.arange(out_len, dtype=jnp.float32) + 0.5) * (valid_in / valid_out) - 0.5
+  pos = jnp.clip(pos, 0.0, (valid_in - 1).astype(jnp.float32))
+  lower = jnp.floor(pos).astype(jnp.int32)
+  upper = jnp.minimum(lower + 1, valid_in - 1)
+  return lower, upper, pos - lower
+
+
+def summed_area_table(image, height, width):
+  """Exclusive int32 prefix sums ``[H + 1, W + 1, C]`` of ``image[:height, :width]``
+  (pixels outside the valid size count as zero). ``image`` holds integer values."""
+  rows = jnp.arange(image.shape[0])[:, None, None] < height
+  cols = jnp.arange(image.shape[1])[None, :, None] < width
+  x = jnp.where(rows & cols, jnp.round(image), 0).astype(jnp.int32)
+  table = jnp.cumsum(jnp.cumsum(x, axis=0), axis=1)
+  return jnp.pad(table, ((1, 0), (1, 0), (0, 0)))
+
+
+def _box_mean(table, r0, r1, c0, c1, area):
+  """Mean over rows [r0, r1) x cols [c0, c1) from a summed-area table (index grids)."""
+  total = (table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]).astype(jnp.float32)
+  return total / area
+
+
+def _area_bounds(out_len: int, n_in, n_out):
+  """PyTorch adaptive-average-pool ranges: [floor(o*n/m), ceil((o+1)*n/m))."""
+  o = jnp.arange(out_len)
+  return (o * n_in) // n_out, ((o + 1) * n_in + n_out - 1) // n_out
+
+
+def resize_region(image, height, width, out_shape: tuple[int, int], scale: float,
+                  method: str = "bilinear", table=None):
+  """Resize ``image[:height, :width]`` to ``ceil(height*scale) x ceil(width*scale)``.
+
+  Args:
+    image: ``[H, W, C]`` canvas (float).
+    height, width: the valid image size inside it (int scalars, may be traced).
+    out_shape: static output array shape ``(Ho, Wo)`` (the canvas level size).
+    scale: the level's scale.
+    method: ``"area"`` or ``"bilinear"`` (see the module docstring).
+    table: for ``"area"``, a precomputed :func:`summed_area_table` (shared by
+      all levels); computed here if not given.
+
+  Returns:
+    ``([Ho, Wo, C], valid_h, valid_w)``; content beyond the valid size is
+    unspecified (callers mask it).
+  """
+  height, width = jnp.asarray(height, jnp.int32), jnp.asarray(width, jnp.int32)
+  vh = _ceil_scaled(height, scale, image.shape[0])
+  vw = _ceil_scaled(width, scale, image.shape[1])
+  if method == "area":
+    if table is None:
+      table = summed_area_table(image, height, width)
+    r0, r1 = _area_bounds(out_shape[0], height, vh)
+    c0, c1 = _area_bounds(out_shape[1], width, vw)
+    r0, r1 = jnp.minimum(r0, height), jnp.minimum(r1, height)
+    c0, c1 = jnp.minimum(c0, width), jnp.minimum(c1, width)
+    area = jnp.maximum((r1 - r0)[:, None] * (c1 - c0)[None, :], 1).astype(jnp.float32)
+    out = _box_mean(table, r0[:, None], r1[:, None], c0[None, :], c1[None, :], area[..., None])
+    return out, vh, vw
+  if method != "bilinear":
+    raise ValueError(f"resize method must be one of {RESIZE_METHODS}, got {method!r}")
+  y0, y1, wy = _bilinear_taps(out_shape[0], vh, height)
+  x0, x1, wx = _bilinear_taps(out_shape[1], vw, width)
+  rows = image[y0] * (1 - wy)[:, None, None] + image[y1] * wy[:, None, None]
+  out = rows[:, x0] * (1 - wx)[None, :, None] + rows[:, x1] * wx[None, :, None]
+  return out, vh, vw
+
+
+def pnet_output_size(level_size):
+  """P-Net's output cells along a side of ``level_size`` pixels (Caffe ceil pooling)."""
+  return jnp.maximum((level_size - 1) // 2 - 4, 0)   # ceil((n - 2) / 2) - 4
+
+
+def candidate_boxes(prob, offsets, valid_h, valid_w, scale: float, threshold: float, top_k: int):
+  """P-Net heatmap -> the ``top_k`` best cells as boxes (the original's generateBoundingBox).
+
+  Args:
+    prob: ``[h, w]`` face probability; offsets: ``[h, w, 4]``.
+    valid_h, valid_w: the valid level size in pixels (cells beyond are masked).
+    scale: the level's scale.
+    threshold: cells with ``prob >= threshold`` are candidates.
+    top_k: static number of slots.
+
+  Returns:
+    ``boxes [top_k, 4]`` (MATLAB 1-based inclusive), ``scores [top_k]``,
+    ``offsets [top_k, 4]``, ``valid [top_k]``.
+  """
+  h, w = prob.shape
+  rows = jnp.arange(h)[:, None] < pnet_output_size(valid_h)
+  cols = jnp.arange(w)[None, :] < pnet_output_size(valid_w)
+  ok = rows & cols & (prob >= threshold)
+  flat = jnp.where(ok, prob, -jnp.inf).reshape(-1)
+  k = min(top_k, flat.shape[0])
+  scores, idx = jax.lax.top_k(flat, k)
+  i, j = idx // w, idx % w
+  # fix((2*cell + 1) / scale) and fix((2*cell + 12) / scale) in float64, as the
+  # original; float32 division moves some corners by a pixel.
+  cells = np.arange(max(h, w), dtype=np.float64)
+  starts = jnp.asarray(np.trunc((STRIDE * cells + 1) / scale).astype(np.float32))
+  ends = jnp.asarray(np.trunc((STRIDE * cells + CELL_SIZE) / scale).astype(np.float32))
+  boxes = jnp.stack([starts[j], starts[i], ends[j], ends[i]], axis=-1)
+  valid = jnp.isfinite(scores)
+  offs = jnp.where(valid[:, None], offsets.reshape(-1, 4)[idx], 0.0)   # masked cells may be NaN
+  if k < top_k:   # a tiny level: pad to the static slot count
+    pad = top_k - k
+    boxes = jnp.pad(boxes, ((0, pad), (0, 0)))
+    scores = jnp.pad(scores, (0, pad), constant_values=-jnp.inf)
+    offs = jnp.pad(offs, ((0, pad), (0, 0)))
+    valid = jnp.pad(valid, (0, pad))
+  return boxes, jnp.where(valid, scores, 0.0), offs, valid
+
+
+def crop_and_resize(image, height, width, boxes, size: int, method: str = "bilinear",
+                    table=None):
+  """Crop integer MATLAB boxes from the image and resize them to ``size x size``.
+
+  As in the original: the box region is taken from a zero image of the box's
+  size into which the in-image part is pasted (out-of-image areas are zero),
+  then resized (``method``: ``"area"`` or ``"bilinear"``; ``table``: a
+  :func:`summed_area_table` for ``"area"``).
+
+  Args:
+    image: ``[H, W, C]`` canvas; only ``[:height, :width]`` is read.
+    boxes: ``[K, 4]`` truncated (integer-valued) 1-based inclusive boxes.
+    size: output side (24 for R-Net, 48 for O-Net).
+
+  Returns:
+    ``[K, size, size, C]``.
+  """
+  if method == "area":
+    if table is None:
+      table = summed_area_table(image, height, width)
+
+    def one_area(box):
+      bw = jnp.maximum(box[2] - box[0] + 1, 1.0).astype(jnp.int32)
+      bh = jnp.maximum(box[3] - box[1] + 1, 1.0).astype(jnp.int32)
+      r0, r1 = _area_bounds(size, bh, size)
+      c0, c1 = _area_bounds(size, bw, size)
+      area = ((r1 - r0)[:, None] * (c1 - c0)[None, :]).astype(jnp.float32)
+      top, left = box[1].astype(jnp.int32) - 1, box[0].astype(jnp.int32) - 1
+      clip_r = lambda r: jnp.clip(top + r, 0, height)     # outside the image adds zero
+      clip_c = lambda c: jnp.clip(left + c, 0, width)
+      return _box_mean(table, clip_r(r0)[:, None], clip_r(r1)[:, None],
+                       clip_c(c0)[None, :], clip_c(c1)[None, :], area[..., None])
+
+    return jax.vmap(one_area)(boxes)
+  if method != "bilinear":
+    raise ValueError(f"resize method must be one of {RESIZE_METHODS}, got {method!r}")
+
+  def one(box):
+    x1, y1, x2, y2 = box[0], box[1], box[2], box[3]
+    bw = jnp.maximum(x2 - x1 + 1, 1.0)
+    bh = jnp.maximum(y2 - y1 + 1, 1.0)
+    t = (jnp.arange(size, dtype=jnp.float32) + 0.5) / size
+    ys = jnp.clip(t * bh - 0.5, 0.0, bh - 1)
+    xs = jnp.clip(t * bw - 0.5, 0.0, bw - 1)
+    y0, x0 = jnp.floor(ys), jnp.floor(xs)
+    wy, wx = ys - y0, xs - x0
+    y1i = jnp.minimum(y0 + 1, bh - 1)
+    x1i = jnp.minimum(x0 + 1, bw - 1)
+
+    def fetch(yy, xx):   # tmp-local coords -> image pixels, zero outside the image
+      r = (y1 - 1 + yy).astype(jnp.int32)
+      c = (x1 - 1 + xx).astype(jnp.int32)
+      inside = ((r >= 0) & (r < height))[:, None] & ((c >= 0) & (c < width))[None, :]
+      rr = jnp.clip(r, 0, image.shape[0] - 1)
+      cc = jnp.clip(c, 0, image.shape[1] - 1)
+      vals = image[rr[:, None], cc[None, :]]          # [size, size, C]: only the needed pixels
+      return jnp.where(inside[..., None], vals, 0.0)
+
+    top = fetch(y0, x0) * (1 - wx)[None, :, None] + fetch(y0, x1i) * wx[None, :, None]
+    bottom = fetch(y1i, x0) * (1 - wx)[None, :, None] + fetch(y1i, x1i) * wx[None, :, None]
+    return top * (1 - wy)[:, None, None] + bottom * wy[:, None, None]
+
+  return jax.vmap(one)(boxes)

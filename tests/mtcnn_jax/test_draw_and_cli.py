@@ -1,0 +1,83 @@
+"""Drawing, face alignment, and the command lines (detection CLI, evaluate.py mtcnn)."""
+from __future__ import annotations
+
+import json
+import pathlib
+
+import matplotlib
+import numpy as np
+import pytest
+from PIL import Image
+
+import evaluate as evaluate_cli
+from mtcnn_jax import cli, draw
+
+HOPPER = pathlib.Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+
+
+def test_similarity_transform_recovers_a_known_similarity(rng):
+  src = rng.uniform(0, 100, (5, 2))
+  angle, scale, shift = 0.3, 1.7, np.array([5.0, -3.0])
+  rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+  dst = scale * src @ rot.T + shift
+  matrix = draw.similarity_transform(src, dst)
+  np.testing.assert_allclose(matrix, np.hstack([scale * rot, shift[:, None]]), atol=1e-9)
+
+
+def test_align_faces_puts_landmarks_on_the_template():
+  # A synthetic image with five dots; aligning maps them onto the template points.
+  image = np.zeros((200, 200, 3), np.uint8)
+  points = draw.ALIGNMENT_TEMPLATE_112 * 1.5 + np.array([20.0, 30.0])
+  for x, y in points:
+    image[int(round(y)) - 1:int(round(y)) + 2, int(round(x)) - 1:int(round(x)) + 2] = 255
+  crop = draw.align_faces(image, points[None], size=112)[0]
+  for x, y in draw.ALIGNMENT_TEMPLATE_112:
+    assert crop[int(round(y)), int(round(x))].max() > 100
+
+
+def test_draw_detections_marks_the_box():
+  image = np.zeros((60, 80, 3), np.uint8)
+
+  class Faces:
+    boxes = np.array([[10.0, 10.0, 50.0, 40.0]])
+    scores = np.array([0.99])
+    landmarks = np.array([[[20, 20], [40, 20], [30, 28], [22, 35], [38, 35]]], np.float64)
+
+  out = draw.draw_detections(image, Faces())
+  assert out.shape == image.shape and out.dtype == np.uint8
+  assert out[25, 10, 1] == 255          # on the left edge of the box
+  assert tuple(out[28, 30]) == (255, 0, 255)   # the nose landmark dot (magenta)
+
+
+def test_detect_cli_writes_json_annotated_and_aligned(tmp_path):
+  folder = tmp_path / "in"
+  folder.mkdir()
+  Image.open(HOPPER).save(folder / "hopper.png")
+  (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+  code = cli.main([str(folder), "-o", str(tmp_path / "out"), "--aligned", "--no-progress"])
+  assert code == 1                                  # one unreadable file, reported
+  record = json.loads((tmp_path / "out" / "detections.json").read_text())
+  assert list(record["images"]) == ["hopper.png"]
+  assert len(record["images"]["hopper.png"]["boxes"]) == 1
+  assert (tmp_path / "out" / "hopper.jpg").is_file()
+  assert Image.open(tmp_path / "out" / "aligned" / "hopper_0.png").size == (112, 112)
+
+
+def test_evaluate_mtcnn_saves_reference_format_detections(shared_data, tmp_path, capsys):
+  data = shared_data / "faces" / "wider_val_dev" / "annotations.json"
+  code = evaluate_cli.main(["mtcnn", f"--data={data}", "--detectors=mtcnn", "--limit=3",
+                            f"--save-detections={tmp_path / 'dets'}",
+                            f"--out={tmp_path / 'report.json'}", "--no-progress"])
+  assert code == 0
+  saved = json.loads((tmp_path / "dets" / "mtcnn.json").read_text())
+  assert saved["detector"] == "mtcnn" and len(saved["images"]) == 3
+  first = next(iter(saved["images"].values()))
+  assert {"boxes", "scores", "landmarks", "ms"} <= set(first)
+  report = json.loads((tmp_path / "report.json").read_text())
+  assert 0 <= report["detectors"]["mtcnn"]["ap"] <= 1
+  assert "AP@0.5" in capsys.readouterr().out
+
+
+def test_evaluate_mtcnn_bad_data_is_a_clear_error(tmp_path, capsys):
+  assert evaluate_cli.main(["mtcnn", f"--data={tmp_path}", "--no-progress"]) == 2
+  assert "no annotations file" in capsys.readouterr().err

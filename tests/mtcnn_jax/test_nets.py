@@ -1,0 +1,164 @@
+"""Tests for mtcnn_jax.nets: building blocks, shapes, and parity with facenet-pytorch."""
+from __future__ import annotations
+
+import math
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mtcnn_jax import nets
+from mtcnn_jax.params import load_params
+
+GOLDEN = pathlib.Path(__file__).resolve().parents[1] / "data" / "mtcnn_golden.npz"
+
+
+@pytest.fixture(scope="module")
+def params():
+  return load_params()
+
+
+@pytest.fixture(scope="module")
+def golden():
+  with np.load(GOLDEN) as f:
+    return {k: f[k] for k in f.files}
+
+
+# ---------------------------------------------------------------- ChannelPReLU
+
+def test_channel_prelu_is_per_channel(rng):
+  x = rng.normal(size=(2, 4, 5, 3)).astype(np.float32)
+  alpha = np.array([0.1, 0.5, -2.0], np.float32)
+  y = nets.ChannelPReLU().apply({"params": {"alpha": alpha}}, x)
+  want = np.where(x >= 0, x, x * alpha)
+  np.testing.assert_allclose(np.asarray(y), want, rtol=0, atol=0)
+
+
+def test_channel_prelu_init_is_caffe_default():
+  variables = nets.ChannelPReLU().init(jax.random.key(0), jnp.zeros((1, 7)))
+  np.testing.assert_array_equal(variables["params"]["alpha"], np.full(7, 0.25, np.float32))
+
+
+# ---------------------------------------------------------------- max_pool_ceil
+
+def _pool_ref(x: np.ndarray, k: int, s: int) -> np.ndarray:
+  """NumPy loop: Caffe ceil-mode output size; windows clipped at the border."""
+  b, h, w, c = x.shape
+  oh, ow = math.ceil((h - k) / s) + 1, math.ceil((w - k) / s) + 1
+  out = np.empty((b, oh, ow, c), x.dtype)
+  for i in range(oh):
+    for j in range(ow):
+      out[:, i, j] = x[:, i * s:min(i * s + k, h), j * s:min(j * s + k, w)].max(axis=(1, 2))
+  return out
+
+
+@pytest.mark.parametrize("h, w, k, s, oh, ow", [
+    (5, 5, 2, 2, 3, 3),
+    (11, 11, 3, 2, 5, 5),
+    (22, 22, 3, 2, 11, 11),   # R-Net pool1
+    (9, 9, 3, 2, 4, 4),       # R-Net pool2
+    (35, 51, 2, 2, 18, 26),   # P-Net pool on 37x53
+    (8, 7, 2, 2, 4, 4),
+])
+def test_max_pool_ceil_matches_loop(rng, h, w, k, s, oh, ow):
+  # All inputs negative: a zero- (rather than -inf-) padded border would win.
+  x = -rng.uniform(1, 2, size=(2, h, w, 3)).astype(np.float32)
+  y = jax.jit(nets.max_pool_ceil, static_argnums=(1, 2))(x, k, s)
+  assert y.shape == (2, oh, ow, 3)
+  assert nets.pool_out_size(h, k, s) == oh and nets.pool_out_size(w, k, s) == ow
+  np.testing.assert_array_equal(np.asarray(y), _pool_ref(x, k, s))
+  assert np.all(np.isfinite(np.asarray(y)))
+
+
+def test_pool_out_size_refuses_too_small_input():
+  with pytest.raises(ValueError, match="does not fit"):
+    nets.pool_out_size(1, 3, 2)
+
+
+# ---------------------------------------------------------------- flatten order
+
+def test_flatten_whc_order(rng):
+  x = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)
+  y = np.asarray(nets.flatten_whc(x))
+  b, h, w, c = x.shape
+  for hh in range(h):
+    for ww in range(w):
+      for cc in range(c):
+        assert y[1, (ww * h + hh) * c + cc] == x[1, hh, ww, cc]
+
+
+def test_flatten_order_matters_for_rnet(params, golden, monkeypatch):
+  """With an NHWC flatten the shipped R-Net gives other outputs: W-before-H is exercised."""
+  x = golden["rnet_input"]
+  monkeypatch.setattr(nets, "flatten_whc", lambda t: t.reshape(t.shape[0], -1))
+  prob, box = nets.RNet().apply({"params": params["rnet"]}, x)  # no jit: no stale trace
+  assert np.abs(np.asarray(box) - golden["rnet_box"]).max() > 1e-2
+  assert np.abs(np.asarray(prob) - golden["rnet_prob"]).max() > 1e-2
+
+
+# ---------------------------------------------------------------- shapes
+
+@pytest.mark.parametrize("h, w, oh, ow", [(12, 12, 1, 1), (37, 53, 14, 22), (24, 13, 7, 2)])
+def test_pnet_shapes(params, rng, h, w, oh, ow):
+  x = rng.uniform(-1, 1, size=(2, h, w, 3)).astype(np.float32)
+  prob, box = jax.jit(nets.PNet().apply)({"params": params["pnet"]}, x)
+  assert prob.shape == (2, oh, ow) and box.shape == (2, oh, ow, 4)
+  assert prob.dtype == jnp.float32
+  assert np.all((np.asarray(prob) >= 0) & (np.asarray(prob) <= 1))
+
+
+def test_pnet_is_fully_convolutional(params, golden):
+  """Cell (i, j) of the map equals P-Net on the 12x12 crop at (2i, 2j)."""
+  x = golden["pnet_input"]
+  apply = jax.jit(nets.PNet().apply)
+  prob, box = apply({"params": params["pnet"]}, x)
+  crops = np.stack([x[0, 2 * i:2 * i + 12, 2 * j:2 * j + 12]
+                    for i in (0, 5, 12) for j in (0, 7, 20)])
+  cprob, cbox = apply({"params": params["pnet"]}, crops)
+  want_prob = np.stack([prob[0, i, j] for i in (0, 5, 12) for j in (0, 7, 20)])
+  want_box = np.stack([box[0, i, j] for i in (0, 5, 12) for j in (0, 7, 20)])
+  np.testing.assert_allclose(np.asarray(cprob)[:, 0, 0], want_prob, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(cbox)[:, 0, 0], want_box, atol=1e-5)
+
+
+def test_rnet_onet_shapes(params, rng):
+  x24 = rng.uniform(-1, 1, size=(3, 24, 24, 3)).astype(np.float32)
+  x48 = rng.uniform(-1, 1, size=(3, 48, 48, 3)).astype(np.float32)
+  prob, box = jax.jit(nets.RNet().apply)({"params": params["rnet"]}, x24)
+  assert prob.shape == (3,) and box.shape == (3, 4)
+  assert np.all((np.asarray(prob) >= 0) & (np.asarray(prob) <= 1))
+  prob, box, lm = jax.jit(nets.ONet().apply)({"params": params["onet"]}, x48)
+  assert prob.shape == (3,) and box.shape == (3, 4) and lm.shape == (3, 10)
+  assert np.all((np.asarray(prob) >= 0) & (np.asarray(prob) <= 1))
+
+
+def test_init_param_names():
+  variables = jax.eval_shape(nets.ONet().init, jax.random.key(0), jnp.zeros((1, 48, 48, 3)))
+  assert sorted(variables["params"]) == sorted(
+      [f"conv{i}" for i in range(1, 5)] + [f"prelu{i}" for i in range(1, 6)] +
+      ["fc5", "box", "landmarks", "face"])
+
+
+# ---------------------------------------------------------------- golden parity
+
+def test_pnet_matches_facenet(params, golden):
+  prob, box = jax.jit(nets.PNet().apply)({"params": params["pnet"]}, golden["pnet_input"])
+  np.testing.assert_allclose(np.asarray(prob), golden["pnet_prob"], rtol=0, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(box), golden["pnet_box"], rtol=0, atol=1e-5)
+
+
+def test_rnet_matches_facenet(params, golden):
+  prob, box = jax.jit(nets.RNet().apply)({"params": params["rnet"]}, golden["rnet_input"])
+  np.testing.assert_allclose(np.asarray(prob), golden["rnet_prob"], rtol=0, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(box), golden["rnet_box"], rtol=0, atol=1e-5)
+
+
+def test_onet_matches_facenet(params, golden):
+  prob, box, lm = jax.jit(nets.ONet().apply)({"params": params["onet"]}, golden["onet_input"])
+  np.testing.assert_allclose(np.asarray(prob), golden["onet_prob"], rtol=0, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(box), golden["onet_box"], rtol=0, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(lm), golden["onet_landmarks"], rtol=0, atol=1e-5)
+  # The fixture spans the face-probability range, so the softmax index is exercised.
+  assert golden["onet_prob"].min() < 0.05 and golden["onet_prob"].max() > 0.85
