@@ -116,6 +116,31 @@ def _conv(features: int, k: int, name: str) -> nn.Conv:
   return nn.Conv(features, (k, k), padding="VALID", name=name)
 
 
+class PatchConv(nn.Module):
+  """A 'VALID' convolution computed as im2col patches times one matrix.
+
+  Same parameters as ``nn.Conv`` (``kernel [k, k, Cin, C]``, ``bias [C]``) and
+  the same result; on CPU this is 1.4-4x faster than XLA's convolution for the
+  small, batched crops of R-Net and O-Net (few input channels), and slower for
+  P-Net's large pyramid levels, which keep ``nn.Conv``.
+  """
+  features: int
+  kernel_size: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """``[B, H, W, Cin] -> [B, H - k + 1, W - k + 1, features]``."""
+    k, cin = self.kernel_size, x.shape[-1]
+    kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, cin, self.features))
+    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    b, h, w, _ = x.shape
+    oh, ow = h - k + 1, w - k + 1
+    cols = jnp.concatenate([x[:, i:i + oh, j:j + ow, :] for i in range(k) for j in range(k)],
+                           axis=-1)
+    y = cols.reshape(-1, k * k * cin) @ kernel.reshape(k * k * cin, self.features)
+    return y.reshape(b, oh, ow, self.features) + bias
+
+
 class PNet(nn.Module):
   """Proposal network: fully convolutional, one 12x12 window per output cell.
 
@@ -177,7 +202,7 @@ class RNet(nn.Module):
     Returns:
       ``(face_prob [B], box_offsets [B, 4])``.
     """
-    x = ChannelPReLU(name="prelu1")(_conv(28, 3, "conv1")(x))
+    x = ChannelPReLU(name="prelu1")(PatchConv(28, 3, name="conv1")(x))
     x = max_pool_ceil(x, 3, 2)
     x = ChannelPReLU(name="prelu2")(_conv(48, 3, "conv2")(x))
     x = max_pool_ceil(x, 3, 2)
@@ -209,9 +234,9 @@ class ONet(nn.Module):
       raw: x1..x5 then y1..y5, each relative to the box width (x) or height
       (y), measured from its top-left corner.
     """
-    x = ChannelPReLU(name="prelu1")(_conv(32, 3, "conv1")(x))
+    x = ChannelPReLU(name="prelu1")(PatchConv(32, 3, name="conv1")(x))
     x = max_pool_ceil(x, 3, 2)
-    x = ChannelPReLU(name="prelu2")(_conv(64, 3, "conv2")(x))
+    x = ChannelPReLU(name="prelu2")(PatchConv(64, 3, name="conv2")(x))
     x = max_pool_ceil(x, 3, 2)
     x = ChannelPReLU(name="prelu3")(_conv(64, 3, "conv3")(x))
     x = max_pool_ceil(x, 2, 2)
