@@ -85,10 +85,23 @@ def _mtcnn_parser(sub) -> None:
       description="Run face detectors over an annotated image set and score them WIDER-style "
                   "(IoU matching, ignore regions neither TP nor FP, all-point AP).",
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  p.add_argument("--data", required=True,
-                 help="annotations JSON (the ../shared/data/faces/*/annotations.json format) or "
-                      "a folder holding annotations.json; image paths are relative to it")
-  p.add_argument("--detectors", default="mtcnn", help="comma-separated detector ids")
+  p.add_argument("--data", default="samples",
+                 help="annotations JSON (the ../shared/data/faces/*/annotations.json format), a "
+                      "folder holding annotations.json (image paths relative to it), 'samples' "
+                      "(embedded photos with hand-checked boxes), or 'tfds:wider_face[:SPLIT]' "
+                      "(a prepared TFDS dataset; validation split by default)")
+  p.add_argument("--detectors", default="mtcnn,haar_default,haar_alt,haar_alt2,haar_alt_tree,"
+                 "haar_profile",
+                 help="comma-separated ids: mtcnn, haar_default, haar_alt, haar_alt2, "
+                      "haar_alt_tree, haar_profile (image + mirror), and when installed "
+                      "dlib_hog, facenet_pytorch")
+  p.add_argument("--landmarks", default="",
+                 help="landmark annotations (e.g. ../shared/data/faces/landmarks_sun2013_net7876"
+                      "); its test split gives the landmark error (NME, inter-ocular)")
+  p.add_argument("--figures", default=None,
+                 help="folder for PR/ROC/sample figures and report.md (default: beside --out); "
+                      "'none' to skip")
+  p.add_argument("--sample-images", type=int, default=4, help="images in the side-by-side figure")
   p.add_argument("--reference", default="",
                  help="comma-separated detection files (reference format) to score beside them")
   p.add_argument("--min-face", type=float, default=20.0,
@@ -110,6 +123,8 @@ def _run_mtcnn(args) -> int:
     return 2
   print(run_eval.format_table(report))
   print(f"\nreport: {args.out}")
+  if report.get("figures"):
+    print(f"figures and report.md: {pathlib.Path(report['figures']['report']).parent}/")
   return 0
 
 

@@ -6,11 +6,12 @@ A detector maps a uint8 RGB ``[H, W, 3]`` image to a dict with ``boxes``
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import numpy as np
 
-__all__ = ["DETECTORS", "make_detector", "detector_settings"]
+__all__ = ["DETECTORS", "OPTIONAL", "HAAR_FILES", "make_detector", "detector_settings"]
 
 
 def _mtcnn(**settings) -> Callable[[np.ndarray], dict]:
@@ -24,16 +25,124 @@ def _mtcnn(**settings) -> Callable[[np.ndarray], dict]:
   return run
 
 
+def _empty(landmarks: bool = False) -> dict:
+  return {"boxes": np.zeros((0, 4), np.float32), "scores": np.zeros((0,), np.float32),
+          "landmarks": np.zeros((0, 5, 2), np.float32) if landmarks else None}
+
+
+HAAR_FILES = {
+    "haar_default": "haarcascade_frontalface_default.xml",
+    "haar_alt": "haarcascade_frontalface_alt.xml",
+    "haar_alt2": "haarcascade_frontalface_alt2.xml",
+    "haar_alt_tree": "haarcascade_frontalface_alt_tree.xml",
+    "haar_profile": "haarcascade_profileface.xml",
+}
+
+
+def _dedupe(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.5) -> np.ndarray:
+  """Greedy duplicate removal (host-side, for merging a cascade's two orientations)."""
+  order = np.argsort(-scores, kind="stable")
+  keep = []
+  for i in order:
+    if all(_iou(boxes[i], boxes[j]) <= iou for j in keep):
+      keep.append(i)
+  return np.asarray(keep, np.int64)
+
+
+def _iou(a, b) -> float:
+  w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+  h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+  inter = w * h
+  union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+  return inter / union if union > 0 else 0.0
+
+
+def _haar(name: str, *, min_face_size: float = 20.0, scale_factor: float = 1.1,
+          min_neighbors: int = 3) -> Callable[[np.ndarray], dict]:
+  """OpenCV Viola-Jones cascade; scores are ``detectMultiScale3`` level weights.
+
+  ``haar_profile`` runs the (left-)profile cascade on the image and on its
+  mirror, so faces turned either way are found; duplicates are merged.
+  """
+  import cv2  # pylint: disable=import-outside-toplevel
+  if not hasattr(cv2, "CascadeClassifier"):
+    raise RuntimeError("this OpenCV has no CascadeClassifier (OpenCV 5 dropped it): "
+                       "install opencv-python>=4.8,<5")
+  cascade = cv2.CascadeClassifier(cv2.data.haarcascades + HAAR_FILES[name])
+  if cascade.empty():
+    raise RuntimeError(f"cannot load {HAAR_FILES[name]} from {cv2.data.haarcascades}")
+  size = int(round(min_face_size))
+
+  def once(grey):
+    rects, _, weights = cascade.detectMultiScale3(
+        grey, scaleFactor=scale_factor, minNeighbors=min_neighbors, minSize=(size, size),
+        outputRejectLevels=True)
+    rects = np.asarray(rects, np.float32).reshape(-1, 4)
+    boxes = np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], axis=1)
+    return boxes, np.asarray(weights, np.float32).reshape(-1)
+
+  def run(image):
+    grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+    boxes, scores = once(grey)
+    if name == "haar_profile":
+      mirrored, mscores = once(np.ascontiguousarray(grey[:, ::-1]))
+      width = grey.shape[1]
+      mirrored = np.stack([width - mirrored[:, 2], mirrored[:, 1], width - mirrored[:, 0],
+                           mirrored[:, 3]], axis=1)
+      boxes = np.concatenate([boxes, mirrored])
+      scores = np.concatenate([scores, mscores])
+      keep = _dedupe(boxes, scores)
+      boxes, scores = boxes[keep], scores[keep]
+    return {"boxes": boxes.reshape(-1, 4), "scores": scores, "landmarks": None}
+  return run
+
+
+def _dlib_hog(*, upsample: int = 1, **_) -> Callable[[np.ndarray], dict]:
+  import dlib  # pylint: disable=import-outside-toplevel
+  hog = dlib.get_frontal_face_detector()
+
+  def run(image):
+    rects, scores, _ = hog.run(np.ascontiguousarray(image), upsample, -1.0)
+    boxes = np.array([[r.left(), r.top(), r.right() + 1, r.bottom() + 1] for r in rects],
+                     np.float32).reshape(-1, 4)
+    return {"boxes": boxes, "scores": np.asarray(scores, np.float32), "landmarks": None}
+  return run
+
+
+def _facenet_pytorch(*, min_face_size: float = 20.0, **_) -> Callable[[np.ndarray], dict]:
+  import torch  # pylint: disable=import-outside-toplevel
+  from facenet_pytorch import MTCNN  # pylint: disable=import-outside-toplevel
+  net = MTCNN(keep_all=True, device="cpu", min_face_size=min_face_size)
+
+  def run(image):
+    with torch.inference_mode():
+      boxes, probs, points = net.detect(image, landmarks=True)
+    if boxes is None:
+      return _empty(landmarks=True)
+    return {"boxes": np.asarray(boxes, np.float32), "scores": np.asarray(probs, np.float32),
+            "landmarks": np.asarray(points, np.float32)}
+  return run
+
+
 DETECTORS: dict[str, Callable[..., Callable[[np.ndarray], dict]]] = {
     "mtcnn": _mtcnn,
+    **{name: functools.partial(_haar, name) for name in HAAR_FILES},
+    "dlib_hog": _dlib_hog,
+    "facenet_pytorch": _facenet_pytorch,
 }
+OPTIONAL = {"dlib_hog": "dlib (pip install dlib-bin)",
+            "facenet_pytorch": "facenet-pytorch and torch (see benchmarks/README.md)"}
 
 
 def make_detector(name: str, **settings) -> Callable[[np.ndarray], dict]:
   """The detector ``name`` (see :data:`DETECTORS`), built with ``settings``."""
   if name not in DETECTORS:
     raise ValueError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")
-  return DETECTORS[name](**settings)
+  try:
+    return DETECTORS[name](**settings)
+  except ImportError as e:
+    raise ValueError(f"detector {name!r} needs {OPTIONAL.get(name, e.name)}, which is not "
+                     f"installed (optional peers are never project dependencies)") from e
 
 
 def detector_settings(name: str, **settings) -> dict:
@@ -47,4 +156,10 @@ def detector_settings(name: str, **settings) -> dict:
   if name == "mtcnn":
     config = dataclasses.replace(DetectorConfig(), **settings)
     info.update(dataclasses.asdict(config), weights="published (mtcnn 1.0.0 wheel, MIT)")
+  elif name in HAAR_FILES:
+    import cv2  # pylint: disable=import-outside-toplevel
+    info.update(opencv=cv2.__version__, cascade=HAAR_FILES[name], scaleFactor=1.1,
+                minNeighbors=3, minSize=settings.get("min_face_size", 20.0),
+                score="detectMultiScale3 levelWeights",
+                mirrored=name == "haar_profile")
   return info

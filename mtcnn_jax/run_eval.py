@@ -26,18 +26,81 @@ def _annotation_path(data: str) -> pathlib.Path:
   return path
 
 
-def run_detector(name: str, annotations, root: pathlib.Path, *, progress: bool = True,
-                 **settings) -> dict[str, dict]:
-  """Run detector ``name`` on every annotated image: ``{file: {boxes, scores, landmarks, ms}}``."""
-  from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
+def wider_example_to_annotation(example: dict, file: str, height: int, width: int):
+  """A TFDS ``wider_face`` example -> :class:`evaluation.ImageAnnotation`.
+
+  TFDS boxes are normalised ``[ymin, xmin, ymax, xmax]``; faces flagged
+  ``invalid`` become ignore regions (as WIDER's own evaluation treats them).
+  """
+  faces = example["faces"]
+  bbox = np.asarray(faces["bbox"], np.float64).reshape(-1, 4)
+  xyxy = np.stack([bbox[:, 1] * width, bbox[:, 0] * height, bbox[:, 3] * width,
+                   bbox[:, 2] * height], axis=1)
+  invalid = np.asarray(faces.get("invalid", np.zeros(len(bbox))), bool).reshape(-1)
+  return evaluation.ImageAnnotation(file=file, width=width, height=height,
+                                    boxes=xyxy[~invalid], ignore=xyxy[invalid])
+
+
+def _tfds_wider_face(spec: str):
+  import io  # pylint: disable=import-outside-toplevel
+  import os  # pylint: disable=import-outside-toplevel
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  parts = spec.split(":")
+  name = parts[1] if len(parts) > 1 and parts[1] else "wider_face"
+  split = parts[2] if len(parts) > 2 else "validation"
+  data_dir = os.environ.get("TFDS_DATA_DIR")
+  builder = tfds.builder(name, data_dir=data_dir)
+  if not builder.is_prepared():
+    raise ValueError(f"TFDS dataset {name!r} is not prepared in {builder.data_dir}: run "
+                     f"`tfds build {name}` on a machine that can download it (nothing is "
+                     "downloaded here)")
+  source = tfds.data_source(name, split=split, data_dir=data_dir,
+                            decoders={"image": tfds.decode.SkipDecoding()})
+  annotations, images = [], {}
+  for i in range(len(source)):
+    example = source[i]
+    image = np.asarray(Image.open(io.BytesIO(example["image"])).convert("RGB"))
+    file = example.get("image/filename", f"{split}_{i:05d}")
+    file = file.decode() if isinstance(file, bytes) else str(file)
+    annotations.append(wider_example_to_annotation(example, file, *image.shape[:2]))
+    images[file] = image
+  return annotations, lambda ann: images[ann.file], f"tfds:{name}:{split}"
+
+
+def load_dataset(data: str):
+  """``(annotations, get_image, description)`` for ``--data``.
+
+  ``data``: an annotations JSON, a folder holding ``annotations.json``,
+  ``"samples"`` (embedded images), or ``"tfds:wider_face[:SPLIT]"``.
+  """
+  if data == "samples":
+    from mtcnn_jax.samples import sample_faces  # pylint: disable=import-outside-toplevel
+    items = sample_faces()
+    images = {ann.file: image for ann, image in items}
+    return [ann for ann, _ in items], lambda ann: images[ann.file], "samples (embedded)"
+  if data.startswith("tfds:"):
+    return _tfds_wider_face(data)
   from espcn_jax.image_io import read_image  # pylint: disable=import-outside-toplevel
+  path = _annotation_path(data)
+  return (evaluation.load_annotations(path),
+          lambda ann: read_image(path.parent / ann.file, mode="rgb"), str(path))
+
+
+def run_detector(name: str, annotations, get_image, *, progress: bool = True,
+                 **settings) -> dict[str, dict]:
+  """Run detector ``name`` on every annotated image: ``{file: {boxes, scores, landmarks, ms}}``.
+
+  ``get_image(annotation)`` returns the uint8 RGB image.
+  """
+  from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
   from mtcnn_jax.cascade import canvas_shape  # pylint: disable=import-outside-toplevel
 
   detector = detectors.make_detector(name, **settings)
   warmed: set = set()
   results = {}
   for ann in tqdm(annotations, desc=name, unit="img", disable=not progress):
-    image = read_image(root / ann.file, mode="rgb")
+    image = get_image(ann)
     bucket = canvas_shape(*image.shape[:2]) if name == "mtcnn" else None
     if bucket not in warmed:
       detector(image)
@@ -53,8 +116,7 @@ def run_detector(name: str, annotations, root: pathlib.Path, *, progress: bool =
 
 def run(args) -> dict:
   """The evaluation behind the CLI; returns the report (also written to ``args.out``)."""
-  ann_path = _annotation_path(args.data)
-  annotations = evaluation.load_annotations(ann_path)
+  annotations, get_image, description = load_dataset(args.data)
   if args.limit:
     annotations = annotations[: args.limit]
   min_face = args.min_face or None
@@ -65,8 +127,9 @@ def run(args) -> dict:
   per_detector: dict[str, dict] = {}
   settings_by: dict[str, dict] = {}
   for name in names:
-    settings = {"min_face_size": args.min_face_size} if name == "mtcnn" else {}
-    per_detector[name] = run_detector(name, annotations, ann_path.parent,
+    settings = ({"min_face_size": args.min_face_size}
+                if name in ("mtcnn", "facenet_pytorch") or name in detectors.HAAR_FILES else {})
+    per_detector[name] = run_detector(name, annotations, get_image,
                                       progress=not args.no_progress, **settings)
     settings_by[name] = detectors.detector_settings(name, **settings)
     if args.save_detections:
@@ -80,17 +143,19 @@ def run(args) -> dict:
   if not per_detector:
     raise ValueError("nothing to evaluate: give --detectors and/or --reference")
 
-  report = {"data": str(ann_path), "num_images": len(annotations), "min_face": min_face,
+  report = {"data": description, "num_images": len(annotations), "min_face": min_face,
             "protocol": "WIDER-style: greedy matching in score order at IoU >= t, continuous "
                         "coordinates (no +1); detections on ignore regions (IoU >= t) are neither "
                         "TP nor FP; GT shorter than min_face become ignore regions; all-point AP",
             "detectors": {}}
+  curves = {}
   for name, dets in per_detector.items():
     entry = {}
     for iou in (0.5, 0.4):
       r = evaluation.evaluate_detections(annotations, dets, iou_threshold=iou, min_face=min_face)
       entry[f"ap@{iou}"] = r["ap"]
       if iou == 0.5:
+        curves[name] = r
         entry.update(ap=r["ap"], recall=r["max_recall"], precision=r["precision"],
                      num_det=r["num_det"], tp=r["tp"], fp=r["fp"],
                      recall_at_fp_per_image=r["recall_at_fp_per_image"],
@@ -108,10 +173,44 @@ def run(args) -> dict:
                                "landmark_median_px": a.get("landmark_distance_median_px"),
                                "box_offset_median": a.get("box_offset_median")}
       report["detectors"][name].setdefault("parity", {})[ref] = parity
+  if getattr(args, "landmarks", ""):
+    _landmark_errors(args, report, [n for n in names])
   out = pathlib.Path(args.out)
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
+  if getattr(args, "figures", "") != "none":
+    from mtcnn_jax import report as report_lib  # pylint: disable=import-outside-toplevel
+    folder = pathlib.Path(args.figures or out.with_suffix("").as_posix() + "_figures")
+    samples = []
+    for ann in annotations[: getattr(args, "sample_images", 4)]:
+      dets = {"gt": {"boxes": ann.boxes, "scores": np.ones(len(ann.boxes)), "landmarks": None}}
+      dets.update({n: per_detector[n].get(ann.file, {"boxes": np.zeros((0, 4)), "scores":
+                                                     np.zeros(0), "landmarks": None})
+                   for n in per_detector})
+      samples.append((ann.file, get_image(ann), dets))
+    report["figures"] = {k: str(v) for k, v in
+                         report_lib.write_all(report, curves, samples, folder).items()}
   return report
+
+
+def _landmark_errors(args, report: dict, names: list[str]) -> None:
+  """Landmark NME (inter-ocular) on the landmark set's test split, per detector with landmarks."""
+  from espcn_jax.image_io import read_image  # pylint: disable=import-outside-toplevel
+  path = _annotation_path(args.landmarks)
+  anns = [a for a in evaluation.load_annotations(path) if a.split in (None, "test")]
+  if args.limit:
+    anns = anns[: args.limit]
+  for name in names:
+    settings = {"min_face_size": args.min_face_size} if name in ("mtcnn", "facenet_pytorch") else {}
+    dets = run_detector(name, anns, lambda a: read_image(path.parent / a.file, mode="rgb"),
+                        progress=not args.no_progress, **settings)
+    if all(d.get("landmarks") is None for d in dets.values()):
+      continue
+    r = evaluation.evaluate_landmarks(anns, dets)
+    report["detectors"][name].update(
+        landmark_nme=r["mean_nme"], landmark_nme_median=r["median_nme"],
+        landmark_failure_rate=r["failure_rate"], landmark_detected=r["detected_fraction"],
+        landmark_faces=r["num_faces"], landmark_data=f"{path} (test split, {len(anns)} images)")
 
 
 def _json_default(o):
@@ -129,8 +228,12 @@ def format_table(report: dict) -> str:
            head, "-" * len(head)]
   for name, e in report["detectors"].items():
     ms = e.get("median_ms")
+    fppi = e.get("recall_at_fp_per_image") or {}
+    r1 = fppi.get(1.0, fppi.get("1.0"))
     lines.append(f"{name:<22} {e['ap']:>7.4f} {e['ap@0.4']:>7.4f} {e['recall']:>7.4f} "
-                 f"{e['precision']:>7.4f} {e['num_det']:>6d} {ms if ms is None else round(ms, 1)!s:>10}")
+                 f"{e['precision']:>7.4f} {e['num_det']:>6d} {ms if ms is None else round(ms, 1)!s:>10}"
+                 + (f"   recall@1FP/img {r1:.3f}" if r1 is not None else "")
+                 + (f"   landmark NME {e['landmark_nme']:.4f}" if "landmark_nme" in e else ""))
   for name, e in report["detectors"].items():
     for ref, p in e.get("parity", {}).items():
       for iou, q in p.items():
