@@ -30,9 +30,9 @@ def _espcn_parser(sub) -> None:
                       "(a prepared TFDS dataset; TFDS_DATA_DIR is honoured), or 'samples' "
                       "(embedded photos)")
   p.add_argument("--scale", type=int, default=3, choices=(2, 3, 4, 5, 6, 8), help="upscaling factor")
-  p.add_argument("--model", default="pretrained",
-                 help="'bicubic', 'pretrained' (weights shipped in the package) or a training "
-                      "workdir (its best checkpoint)")
+  p.add_argument("--model", default="auto",
+                 help="'bicubic', 'pretrained' (weights shipped in the package), 'auto' (shipped "
+                      "weights for --scale if there are any, else bicubic) or a training workdir")
   p.add_argument("--checkpoint", choices=("best", "latest"), default="best",
                  help="with a workdir: the checkpoint with the best validation PSNR, or the last")
   p.add_argument("--eval-space", choices=("y", "rgb"), default="y",
@@ -54,13 +54,14 @@ def _run_espcn(args) -> int:
   from espcn_jax.image_io import ImageError  # pylint: disable=import-outside-toplevel
 
   try:
-    try:
+    if args.model == "auto":
+      try:
+        model = ev.resolve_model("pretrained", args.scale)
+      except FileNotFoundError as e:
+        warnings.warn(f"{e}; evaluating bicubic instead")
+        model = ev.resolve_model("bicubic", args.scale)
+    else:
       model = ev.resolve_model(args.model, args.scale, which=args.checkpoint)
-    except FileNotFoundError as e:
-      if args.model != "pretrained":
-        raise
-      warnings.warn(f"{e}; evaluating bicubic instead")
-      model = ev.resolve_model("bicubic", args.scale)
     figures = None if args.figures == "none" else pathlib.Path(
         args.figures or pathlib.Path(args.out).with_suffix("").as_posix() + "_figures")
     result = ev.evaluate(args.data, args.scale, model, eval_space=args.eval_space,

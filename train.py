@@ -54,7 +54,12 @@ def main() -> None:
     if config.task != task:
       raise app.UsageError(f"config is for task {config.task!r}, not {task!r}")
     module = importlib.import_module(module_name)
-    result = module.train_and_evaluate(config, workdir_flag.value)
+    try:
+      result = module.train_and_evaluate(config, workdir_flag.value)
+    except (ValueError, FloatingPointError, FileNotFoundError) as e:
+      # ImageError and CheckpointError are ValueErrors: bad data, another model's workdir.
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(2)
     print(" ".join(f"{k}={v:.5g}" for k, v in result.items()))
 
   app.run(run, argv=[f"{sys.argv[0]} {task}"] + sys.argv[2:])

@@ -46,8 +46,10 @@ def read_model_info(workdir: str | os.PathLike) -> ModelInfo:
     raise CheckpointError(f"{workdir}: not an ESPCN checkpoint folder (no {MODEL_INFO})")
   try:
     info = json.loads(path.read_text())
-  except json.JSONDecodeError as e:
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
     raise CheckpointError(f"{path}: corrupt ({e})") from e
+  if not isinstance(info, dict) or not all(k in info for k in ("scale", "channels")):
+    raise CheckpointError(f"{path}: not an ESPCN model description (needs 'scale' and 'channels')")
   if info.get("task", "espcn") != "espcn":
     raise CheckpointError(f"{workdir}: a checkpoint for task {info.get('task')!r}, not ESPCN")
   return info
@@ -88,9 +90,13 @@ def load_model(workdir: str | os.PathLike, *, scale: int | None = None,
     step = _latest_step(workdir / sub)
     if step is None:
       continue
-    with ocp.CheckpointManager(workdir / sub) as mgr:
-      restored = mgr.restore(step, args=ocp.args.StandardRestore())
-    params = restored["params"]
+    try:
+      with ocp.CheckpointManager(workdir / sub) as mgr:
+        restored = mgr.restore(step, args=ocp.args.StandardRestore())
+      params = restored["params"]
+    except Exception as e:  # orbax raises many types for damaged folders
+      raise CheckpointError(f"{workdir / sub / str(step)}: unreadable checkpoint "
+                            f"({type(e).__name__}: {str(e)[:200]})") from e
     params = jax.tree.map(lambda a: np.asarray(a, np.float32), params)
     return params, dict(info, step=step, source=sub)
   raise CheckpointError(f"{workdir}: holds no checkpoint yet (no {'/'.join(candidates)} steps)")

@@ -82,8 +82,15 @@ def main(argv=None) -> int:
     params, settings = load_params(args.model, args.scale)
     if src.is_dir():
       files = image_io.list_images(src)
+      stems = [f.stem for f in files]
+      if len(set(stems)) != len(stems):
+        raise ValueError(f"{src}: several images share a name stem; outputs would overwrite "
+                         "each other")
+      if dst.resolve() == src.resolve():
+        raise ValueError("the output folder must differ from the input folder")
       jobs = [(f, dst / f"{f.stem}.png") for f in files]
     else:
+      image_io.read_image(src)      # a single unreadable input is a usage error (exit 2)
       jobs = [(src, dst)]
   except (image_io.ImageError, CheckpointError, FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)

@@ -72,7 +72,8 @@ def to_model_space(image: np.ndarray, channels: int, *, round_y: bool = False) -
   raise ValueError(f"channels must be 1 or 3, got {channels}")
 
 
-def _quantize(x: np.ndarray) -> np.ndarray:
+def to_8bit_levels(x: np.ndarray) -> np.ndarray:
+  """Round [0, 1] values to 8-bit levels (MATLAB rounding), still in [0, 1]."""
   return resize.round_to_uint8(x * 255.0) / 255.0
 
 
@@ -111,13 +112,13 @@ def degrade(hr: np.ndarray, scale: int, *, method: str = "bicubic", quantize: bo
     lr = _gaussian_blur(hr)[scale // 2::scale, scale // 2::scale]
   else:
     raise ValueError(f"degradation must be one of {DEGRADATIONS}, got {method!r}")
-  return _quantize(lr) if quantize else lr
+  return to_8bit_levels(lr) if quantize else lr
 
 
 def bicubic_upscale(lr: np.ndarray, scale: int, *, quantize: bool = True) -> np.ndarray:
   """The bicubic baseline: MATLAB ``imresize(lr, r)``, rounded to 8-bit levels."""
   up = resize.imresize(lr, float(scale))
-  return _quantize(up) if quantize else up
+  return to_8bit_levels(up) if quantize else up
 
 
 def make_pair(name: str, image: np.ndarray, scale: int, channels: int, *,
@@ -145,8 +146,9 @@ def load_hr_images(source: str | os.PathLike) -> list[tuple[str, np.ndarray]]:
   if source.startswith("tfds:"):
     from espcn_jax import tfds_data  # pylint: disable=import-outside-toplevel
     name, split = tfds_data.parse_tfds_spec(source)
-    return tfds_data.load_tfds_images(name, split=split,
-                                      data_dir=os.environ.get("TFDS_DATA_DIR"))
+    images = tfds_data.load_tfds_images(name, split=split,
+                                        data_dir=os.environ.get("TFDS_DATA_DIR"))
+    return [(n, image_io.as_image_array(im, f"{source}/{n}")) for n, im in images]
   return [(p.stem, image_io.read_image(p)) for p in image_io.list_images(source)]
 
 
@@ -228,16 +230,22 @@ class PatchSampler:
     done = threading.Event()
 
     def produce():
-      for step in range(start, stop):
-        if done.is_set():
-          return
-        q.put((step, self.batch(step)))
+      try:
+        for step in range(start, stop):
+          if done.is_set():
+            return
+          q.put((step, self.batch(step)))
+      except Exception as e:  # pylint: disable=broad-except
+        q.put(e)            # re-raised in the consumer, never a silent hang
+        return
       q.put(None)
 
     thread = threading.Thread(target=produce, daemon=True)
     thread.start()
     try:
       while (item := q.get()) is not None:
+        if isinstance(item, Exception):
+          raise item
         yield item
     finally:
       done.set()

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from espcn_jax import checkpoint, color, data, image_io, metrics, resize
+from espcn_jax import checkpoint, color, data, image_io, metrics
 from espcn_jax.infer import super_resolve
 
 __all__ = ["ModelSpec", "resolve_model", "evaluate", "format_table", "write_figures",
@@ -73,7 +73,7 @@ def _scores(output, reference, scale, eval_space) -> dict[str, float]:
 
 
 def _quantize(x):
-  return resize.round_to_uint8(np.asarray(x, np.float64) * 255.0) / 255.0
+  return data.to_8bit_levels(np.asarray(x, np.float64))
 
 
 def evaluate(data_source: str | Sequence[str], scale: int, model: ModelSpec, *,

@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["ImageError", "read_image", "write_image", "list_images", "IMAGE_SUFFIXES",
-           "MAX_PIXELS"]
+__all__ = ["ImageError", "read_image", "write_image", "list_images", "as_image_array",
+           "IMAGE_SUFFIXES", "MAX_PIXELS"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 # Larger images are refused rather than allowed to exhaust memory (about
@@ -118,6 +118,23 @@ def read_image(path: str | os.PathLike, *, mode: str = "auto") -> np.ndarray:
   elif mode not in ("auto", "rgb", "gray"):
     raise ValueError(f"mode must be 'auto', 'rgb' or 'gray', got {mode!r}")
   return np.ascontiguousarray(array)
+
+
+def as_image_array(array: np.ndarray, source: str) -> np.ndarray:
+  """Decoded pixels from anywhere (e.g. TFDS) -> uint8 ``[H, W]`` or ``[H, W, 3]``.
+
+  The rules of :func:`read_image`: a single channel is squeezed, alpha is
+  dropped with a warning, 16-bit and float data become 8-bit.
+  """
+  array = np.asarray(array)
+  if array.ndim == 3 and array.shape[-1] in (2, 4):
+    warnings.warn(f"{source}: alpha channel dropped", stacklevel=2)
+    array = array[..., 0] if array.shape[-1] == 2 else array[..., :3]
+  if array.ndim == 3 and array.shape[-1] == 1:
+    array = array[..., 0]
+  if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3) or array.size == 0:
+    raise ImageError(f"{source}: unsupported image shape {array.shape}")
+  return np.ascontiguousarray(_to_uint8(array, source))
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

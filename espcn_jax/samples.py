@@ -22,7 +22,8 @@ __all__ = ["sample_images", "SAMPLE_NAMES"]
 SAMPLE_NAMES = ("grace_hopper", "zone_plate", "text_chart")
 
 
-def _grace_hopper() -> np.ndarray:
+def grace_hopper() -> np.ndarray:
+  """matplotlib's public-domain portrait, uint8 ``[600, 512, 3]``."""
   import matplotlib  # pylint: disable=import-outside-toplevel
   from espcn_jax.image_io import read_image  # pylint: disable=import-outside-toplevel
   path = pathlib.Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
@@ -60,5 +61,5 @@ def _text_chart() -> np.ndarray:
 
 def sample_images() -> list[tuple[str, np.ndarray]]:
   """The embedded set: ``(name, uint8 [H, W, 3])`` pairs."""
-  return [("grace_hopper", _grace_hopper()), ("zone_plate", _zone_plate()),
+  return [("grace_hopper", grace_hopper()), ("zone_plate", _zone_plate()),
           ("text_chart", _text_chart())]

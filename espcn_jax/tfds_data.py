@@ -338,6 +338,16 @@ def _prepared_builder(name: str, split: str, data_dir):
   return builder
 
 
+def open_data_source(name: str, split: str, data_dir=None, decoders=None):
+  """A prepared TFDS dataset's random-access source; never downloads.
+
+  Raises:
+    ValueError: the dataset is not prepared in ``data_dir`` (or the default).
+  """
+  _prepared_builder(name, split, data_dir)
+  return _data_source(name, split, data_dir, decoders)
+
+
 def _data_source(name: str, split: str, data_dir, decoders):
   try:
     return tfds.data_source(name, split=split, data_dir=data_dir,

@@ -137,8 +137,14 @@ class _MetricsLog:
   def __init__(self, path: pathlib.Path, resume_step: int):
     self.path = path
     if path.exists():
-      kept = [l for l in path.read_text().splitlines()
-              if l.strip() and json.loads(l).get("step", 0) <= resume_step]
+      kept = []
+      for line in path.read_text().splitlines():
+        try:
+          record = json.loads(line)
+        except json.JSONDecodeError:
+          continue          # a line half-written when the run was killed
+        if record.get("step", 0) <= resume_step:
+          kept.append(line)
       path.write_text("".join(l + "\n" for l in kept))
 
   def write(self, record: dict) -> None:
@@ -165,7 +171,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   workdir = pathlib.Path(workdir).resolve()
   workdir.mkdir(parents=True, exist_ok=True)
   _check_workdir(workdir, config)
-  checkpoint.write_model_info(workdir, _model_info(config))
 
   devices = jax.devices()[: config.num_devices] if config.num_devices else jax.devices()
   if config.batch_size % len(devices):
@@ -182,6 +187,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                if config.val_data else [])
   sampler = data.PatchSampler(train_pairs, config.scale, config.patch_size, config.batch_size,
                               seed=config.seed)
+  checkpoint.write_model_info(workdir, _model_info(config))   # only once the data is usable
 
   init_key = jax.random.key(config.seed)
   state = create_train_state(config, init_key)
@@ -225,7 +231,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       losses.append(loss)
       done = step + 1
       bar.update(1)
-      if done % config.log_every == 0 or done == config.num_steps:
+      last = done == config.num_steps
+      log_now = done % config.log_every == 0 or last
+      eval_now = bool(val_pairs) and (done % config.eval_every == 0 or last)
+      save_now = eval_now or done % config.checkpoint_every == 0 or last
+      if log_now or save_now:
+        # Losses are fetched (a device sync) only here; they are checked before any save.
         values = np.asarray(jax.device_get(losses), np.float64)
         losses = []
         if not np.all(np.isfinite(values)):
@@ -241,14 +252,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         bar.set_postfix(loss=f"{record['loss']:.3g}", it_s=f"{rate:.1f}")
         result.update(loss=record["loss"])
         val = None
-        if val_pairs and (done % config.eval_every == 0 or done == config.num_steps):
+        if eval_now:
           val = validate(state.params, val_pairs, config)
           record.update(val)
           result.update(val)
           bar.write(f"step {done}: loss {record['loss']:.5f}  val PSNR {val['val_psnr']:.3f} dB  "
                     f"SSIM {val['val_ssim']:.4f}")
         log.write(record)
-        if val is not None or done % config.checkpoint_every == 0 or done == config.num_steps:
+        if save_now:
           save(done, val)
       if step_hook is not None:
         step_hook(done)

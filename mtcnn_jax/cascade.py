@@ -139,12 +139,16 @@ def _chunked(fn, x, valid, chunk: int):
   return jax.tree.map(lambda o: o.reshape(-1, *o.shape[2:])[:k], out)
 
 
-def _stage1(pnet_params, image, height, width, config: DetectorConfig):
-  """P-Net over the pyramid -> squared, truncated candidate boxes (MATLAB stage 1)."""
+def _stage1(pnet_params, image, height, width, config: DetectorConfig, table=None):
+  """P-Net over the pyramid -> squared, truncated candidate boxes (MATLAB stage 1).
+
+  ``table``: the image's summed-area table for area resampling (made here if None).
+  """
   scales = pyramid.pyramid_scales(image.shape[0], image.shape[1], config.min_face_size,
                                   config.factor)
   t_level, t_cross = config.nms_thresholds[0], config.nms_thresholds[1]
-  table = pyramid.summed_area_table(image, height, width) if config.resize == "area" else None
+  if table is None and config.resize == "area":
+    table = pyramid.summed_area_table(image, height, width)
   parts = []
   for scale in scales:
     shape = pyramid.level_shape(image.shape[0], image.shape[1], scale)
@@ -221,7 +225,7 @@ def detect_padded(params, image, height, width, config: DetectorConfig = Detecto
   if config.resize not in pyramid.RESIZE_METHODS:
     raise ValueError(f"resize must be one of {pyramid.RESIZE_METHODS}, got {config.resize!r}")
   table = pyramid.summed_area_table(image, height, width) if config.resize == "area" else None
-  b, _, v, overflow1 = _stage1(params["pnet"], image, height, width, config)
+  b, _, v, overflow1 = _stage1(params["pnet"], image, height, width, config, table)
   b, v, overflow2 = _stage2(params["rnet"], image, height, width, b, v, config, table)
   b, s, lm, v, overflow3 = _stage3(params["onet"], image, height, width, b, v, config, table)
   boxes = box_ops.to_continuous(b)
@@ -238,7 +242,10 @@ def _detect_one(params, image, height, width, config):
 
 @functools.partial(jax.jit, static_argnames=("config",))
 def _detect_many(params, images, heights, widths, config):
-  return jax.vmap(lambda i, h, w: detect_padded(params, i, h, w, config))(images, heights, widths)
+  # lax.map, not vmap: under vmap every lax.cond becomes a select and the
+  # skipping of empty NMS blocks and R-/O-Net chunks would be lost.
+  return jax.lax.map(lambda a: detect_padded(params, a[0], a[1], a[2], config),
+                     (images, heights, widths))
 
 
 # --------------------------------------------------------------------------- host side
@@ -342,9 +349,11 @@ def detect(image, *, params=None, config: DetectorConfig = DetectorConfig(),
 
 def detect_batch(images, *, params=None, config: DetectorConfig = DetectorConfig(),
                  max_image_side: int = MAX_IMAGE_SIDE, **settings) -> list[FaceDetections]:
-  """Detect faces in several images with one vmapped call per canvas.
+  """Detect faces in several images with one jitted call per canvas.
 
-  Images are grouped by canvas (size bucket); each group runs as one batch.
+  Images are grouped by canvas (size bucket); each group runs as one call that
+  maps the cascade over its images (``lax.map``, so empty work is still
+  skipped), padded to a power-of-two count to bound recompilation.
   Same arguments as :func:`detect`; returns one :class:`FaceDetections` per image.
   """
   params, config = _resolve(params, config, settings)
@@ -358,10 +367,13 @@ def detect_batch(images, *, params=None, config: DetectorConfig = DetectorConfig
     else:
       groups.setdefault(canvas_shape(h, w), []).append(i)
   for (ch, cw), idx in groups.items():
-    canvases = np.zeros((len(idx), ch, cw, 3), np.float32)
-    hs = np.zeros(len(idx), np.int32)
-    ws = np.zeros(len(idx), np.int32)
-    for n, i in enumerate(idx):
+    # Groups are padded to a power-of-two size (repeating the last image) so
+    # that batches of any size reuse a few compiled functions.
+    size = 1 << (len(idx) - 1).bit_length()
+    canvases = np.zeros((size, ch, cw, 3), np.float32)
+    hs = np.zeros(size, np.int32)
+    ws = np.zeros(size, np.int32)
+    for n, i in enumerate(idx + [idx[-1]] * (size - len(idx))):
       im = prepared[i][0]
       canvases[n, : im.shape[0], : im.shape[1]] = im
       hs[n], ws[n] = im.shape[:2]

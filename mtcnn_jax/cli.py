@@ -39,7 +39,16 @@ def main(argv=None) -> int:
 
   src, out = pathlib.Path(args.input), pathlib.Path(args.output)
   try:
-    files = image_io.list_images(src) if src.is_dir() else [src]
+    if src.is_dir():
+      files = image_io.list_images(src)
+      if len({f.stem for f in files}) != len(files):
+        raise ValueError(f"{src}: several images share a name stem; outputs would overwrite "
+                         "each other")
+      if out.resolve() == src.resolve():
+        raise ValueError("the output folder must differ from the input folder")
+    else:
+      image_io.read_image(src)      # a single unreadable input is a usage error (exit 2)
+      files = [src]
     settings = {"min_face_size": args.min_face_size, "thresholds": tuple(args.thresholds)}
     record = detectors.detector_settings("mtcnn", **settings)
   except (image_io.ImageError, ValueError) as e:

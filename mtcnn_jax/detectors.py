@@ -11,7 +11,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["DETECTORS", "OPTIONAL", "HAAR_FILES", "make_detector", "detector_settings"]
+__all__ = ["DETECTORS", "OPTIONAL", "HAAR_FILES", "WITH_LANDMARKS", "make_detector",
+           "detector_settings"]
 
 
 def _mtcnn(**settings) -> Callable[[np.ndarray], dict]:
@@ -41,20 +42,13 @@ HAAR_FILES = {
 
 def _dedupe(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.5) -> np.ndarray:
   """Greedy duplicate removal (host-side, for merging a cascade's two orientations)."""
-  order = np.argsort(-scores, kind="stable")
-  keep = []
-  for i in order:
-    if all(_iou(boxes[i], boxes[j]) <= iou for j in keep):
-      keep.append(i)
+  from mtcnn_jax.evaluation import iou_matrix  # pylint: disable=import-outside-toplevel
+  overlap = iou_matrix(boxes, boxes)
+  keep: list[int] = []
+  for i in np.argsort(-scores, kind="stable"):
+    if all(overlap[i, j] <= iou for j in keep):
+      keep.append(int(i))
   return np.asarray(keep, np.int64)
-
-
-def _iou(a, b) -> float:
-  w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-  h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-  inter = w * h
-  union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-  return inter / union if union > 0 else 0.0
 
 
 def _haar(name: str, *, min_face_size: float = 20.0, scale_factor: float = 1.1,
@@ -130,6 +124,7 @@ DETECTORS: dict[str, Callable[..., Callable[[np.ndarray], dict]]] = {
     "dlib_hog": _dlib_hog,
     "facenet_pytorch": _facenet_pytorch,
 }
+WITH_LANDMARKS = ("mtcnn", "facenet_pytorch")     # detectors that output 5 landmarks
 OPTIONAL = {"dlib_hog": "dlib (pip install dlib-bin)",
             "facenet_pytorch": "facenet-pytorch and torch (see benchmarks/README.md)"}
 

@@ -42,30 +42,31 @@ def wider_example_to_annotation(example: dict, file: str, height: int, width: in
 
 
 def _tfds_wider_face(spec: str):
+  """Annotations of a prepared TFDS ``wider_face`` split; images decoded on demand."""
   import io  # pylint: disable=import-outside-toplevel
   import os  # pylint: disable=import-outside-toplevel
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   from PIL import Image  # pylint: disable=import-outside-toplevel
-  parts = spec.split(":")
-  name = parts[1] if len(parts) > 1 and parts[1] else "wider_face"
-  split = parts[2] if len(parts) > 2 else "validation"
-  data_dir = os.environ.get("TFDS_DATA_DIR")
-  builder = tfds.builder(name, data_dir=data_dir)
-  if not builder.is_prepared():
-    raise ValueError(f"TFDS dataset {name!r} is not prepared in {builder.data_dir}: run "
-                     f"`tfds build {name}` on a machine that can download it (nothing is "
-                     "downloaded here)")
-  source = tfds.data_source(name, split=split, data_dir=data_dir,
-                            decoders={"image": tfds.decode.SkipDecoding()})
-  annotations, images = [], {}
+  from espcn_jax import tfds_data  # pylint: disable=import-outside-toplevel
+  name, split = tfds_data.parse_tfds_spec(spec)
+  if split == "train" and spec.count(":") < 2:
+    split = "validation"                       # the evaluation split unless one is named
+  source = tfds_data.open_data_source(name, split, os.environ.get("TFDS_DATA_DIR"),
+                                      decoders={"image": tfds.decode.SkipDecoding()})
+  annotations, index = [], {}
   for i in range(len(source)):
     example = source[i]
-    image = np.asarray(Image.open(io.BytesIO(example["image"])).convert("RGB"))
+    with Image.open(io.BytesIO(example["image"])) as img:   # reads the header only
+      width, height = img.size
     file = example.get("image/filename", f"{split}_{i:05d}")
     file = file.decode() if isinstance(file, bytes) else str(file)
-    annotations.append(wider_example_to_annotation(example, file, *image.shape[:2]))
-    images[file] = image
-  return annotations, lambda ann: images[ann.file], f"tfds:{name}:{split}"
+    annotations.append(wider_example_to_annotation(example, file, height, width))
+    index[file] = i
+
+  def get_image(ann):
+    data = source[index[ann.file]]["image"]
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+  return annotations, get_image, f"tfds:{name}:{split}"
 
 
 def load_dataset(data: str):
@@ -159,7 +160,9 @@ def run(args) -> dict:
         entry.update(ap=r["ap"], recall=r["max_recall"], precision=r["precision"],
                      num_det=r["num_det"], tp=r["tp"], fp=r["fp"],
                      recall_at_fp_per_image=r["recall_at_fp_per_image"],
-                     median_ms=r.get("median_ms"))
+                     median_ms=r.get("median_ms"),
+                     per_image_ms={f: round(d["ms"], 3) for f, d in dets.items()
+                                   if d.get("ms") is not None} or None)
     entry["settings"] = settings_by.get(name)
     report["detectors"][name] = entry
   refs = [n for n in per_detector if n.startswith("ref:")]
@@ -174,7 +177,7 @@ def run(args) -> dict:
                                "box_offset_median": a.get("box_offset_median")}
       report["detectors"][name].setdefault("parity", {})[ref] = parity
   if getattr(args, "landmarks", ""):
-    _landmark_errors(args, report, [n for n in names])
+    _landmark_errors(args, report, names)
   out = pathlib.Path(args.out)
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
@@ -200,12 +203,9 @@ def _landmark_errors(args, report: dict, names: list[str]) -> None:
   anns = [a for a in evaluation.load_annotations(path) if a.split in (None, "test")]
   if args.limit:
     anns = anns[: args.limit]
-  for name in names:
-    settings = {"min_face_size": args.min_face_size} if name in ("mtcnn", "facenet_pytorch") else {}
+  for name in [n for n in names if n in detectors.WITH_LANDMARKS]:
     dets = run_detector(name, anns, lambda a: read_image(path.parent / a.file, mode="rgb"),
-                        progress=not args.no_progress, **settings)
-    if all(d.get("landmarks") is None for d in dets.values()):
-      continue
+                        progress=not args.no_progress, min_face_size=args.min_face_size)
     r = evaluation.evaluate_landmarks(anns, dets)
     report["detectors"][name].update(
         landmark_nme=r["mean_nme"], landmark_nme_median=r["median_nme"],

@@ -12,7 +12,6 @@ No download and no ../shared data are needed.
 from __future__ import annotations
 
 import functools
-import pathlib
 
 import numpy as np
 
@@ -29,10 +28,8 @@ _PLACEMENTS = ((0.60, False, 20, 40), (0.42, True, 230, 60), (0.30, False, 400, 
 
 
 def _hopper() -> np.ndarray:
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  from espcn_jax.image_io import read_image  # pylint: disable=import-outside-toplevel
-  return read_image(pathlib.Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg",
-                    mode="rgb")
+  from espcn_jax.samples import grace_hopper  # pylint: disable=import-outside-toplevel
+  return grace_hopper()
 
 
 def _collage(hopper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

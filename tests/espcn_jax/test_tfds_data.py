@@ -150,3 +150,21 @@ def test_fixed_channel_features_decode_like_tfds():
         feature, buffer.getvalue(), "test")
     assert decoded.dtype == np.uint8
     np.testing.assert_array_equal(decoded, pixels)
+
+
+def test_rgba_and_grey_alpha_tfds_images_feed_the_sr_pipeline(tmp_path, monkeypatch):
+  """Images with alpha stored in a TFDS dataset reach ESPCN as plain RGB / grey."""
+  import warnings
+  from espcn_jax import data
+  folder = tmp_path / "alpha"
+  folder.mkdir()
+  rgba = np.random.default_rng(0).integers(0, 256, (30, 33, 4), dtype=np.uint8)
+  Image.fromarray(rgba, "RGBA").save(folder / "a.png")
+  Image.fromarray(rgba[..., :2], "LA").save(folder / "b.png")
+  name = tfds_data.build_image_folder_dataset(folder, tmp_path / "tfds")
+  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    pairs = data.load_pairs(f"tfds:{name}", 3, 1)
+  assert [p.hr.shape for p in pairs] == [(30, 33, 1), (30, 33, 1)]
+  np.testing.assert_allclose(pairs[1].hr[..., 0], rgba[:30, :33, 0] / 255.0, atol=1e-6)

@@ -136,3 +136,33 @@ def test_rgb_model_trains(image_dir, tmp_path):
   assert np.isfinite(result["val_psnr"])
   params, _ = checkpoint.load_model(tmp_path / "run", scale=2, channels=3)
   assert params["conv3"]["kernel"].shape[-1] == 12
+
+
+def test_validation_and_checkpoints_do_not_depend_on_log_every(image_dir, tmp_path):
+  config = tiny_config(image_dir, image_dir, num_steps=8, log_every=5, eval_every=2,
+                       checkpoint_every=4)
+  train.train_and_evaluate(config, tmp_path)
+  records = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in records if "val_psnr" in r] == [2, 4, 6, 8]
+  assert sorted(int(p.name) for p in (tmp_path / "ckpt").iterdir()) == [6, 8]   # keep 2
+
+
+def test_half_written_metrics_line_does_not_break_resume(image_dir, tmp_path):
+  config = tiny_config(image_dir, num_steps=3)
+  train.train_and_evaluate(config, tmp_path)
+  with (tmp_path / "metrics.jsonl").open("a") as f:
+    f.write('{"step": 4, "lo')                                  # killed mid-write
+  train.train_and_evaluate(tiny_config(image_dir, num_steps=4), tmp_path)
+  assert sorted(_losses(tmp_path)) == [1, 2, 3, 4]
+
+
+def test_sampler_errors_surface_instead_of_hanging():
+  from espcn_jax import data
+
+  class Broken(data.PatchSampler):
+    def batch(self, step):
+      raise RuntimeError("disk vanished")
+
+  pair = data.SRPair("x", np.zeros((20, 20, 1), np.float32), np.zeros((60, 60, 1), np.float32))
+  with pytest.raises(RuntimeError, match="disk vanished"):
+    list(Broken([pair], 3, 8, 2, seed=0).iterate(0, 3))
