@@ -38,11 +38,15 @@ def _mask(h: int, w: int, shape: tuple[int, int]) -> np.ndarray:
   return m
 
 
-def _padded_resize_matrix(n: int, padded: int, scale: int) -> np.ndarray:
-  """MATLAB bicubic ``[n*r, n]`` matrix embedded in zeros ``[padded*r, padded]``."""
+@functools.lru_cache(maxsize=64)
+def _padded_resize_matrix(n: int, padded: int, scale: int) -> jax.Array:
+  """MATLAB bicubic ``[n*r, n]`` matrix embedded in zeros ``[padded*r, padded]``, on device.
+
+  Cached: video frames and repeated sizes reuse the uploaded matrix.
+  """
   m = np.zeros((padded * scale, padded), np.float32)
   m[: n * scale, :n] = resize.resize_matrix(n, n * scale, float(scale))
-  return m
+  return jnp.asarray(m)
 
 
 def _model(params, activation: str, centre: float) -> ESPCN:

@@ -313,8 +313,13 @@ def _resolve(params, config, kwargs) -> tuple[dict, DetectorConfig]:
     unknown = set(kwargs) - {f.name for f in dataclasses.fields(DetectorConfig)}
     if unknown:
       raise TypeError(f"unknown detector settings: {sorted(unknown)}")
-    config = dataclasses.replace(config, **{k: tuple(v) if isinstance(v, list) else v
-                                            for k, v in kwargs.items()})
+    config = dataclasses.replace(config, **kwargs)
+  # The config is a jit static argument, so it must be hashable: lists and
+  # arrays of thresholds become tuples of floats.
+  config = dataclasses.replace(config, **{
+      f.name: tuple(float(x) for x in getattr(config, f.name))
+      for f in dataclasses.fields(config)
+      if isinstance(getattr(config, f.name), (list, np.ndarray))})
   return params, config
 
 

@@ -131,3 +131,10 @@ def test_parity_targets_on_the_whole_reference_set(shared_data):
   ap_ours = evaluation.evaluate_detections(annotations, ours, min_face=20)["ap"]
   ap_ref = evaluation.evaluate_detections(annotations, ref, min_face=20)["ap"]
   assert ap_ours >= ap_ref - 0.01
+
+
+def test_list_and_array_thresholds_are_accepted(hopper):
+  by_kwarg = mtcnn_jax.detect(hopper, thresholds=[0.6, 0.7, 0.7])
+  config = mtcnn_jax.DetectorConfig(thresholds=np.array([0.6, 0.7, 0.7]))
+  by_config = mtcnn_jax.detect(hopper, config=config)
+  np.testing.assert_array_equal(by_kwarg.boxes, by_config.boxes)
