@@ -26,13 +26,11 @@ def load_params(model: str, scale: int):
   ``settings`` holds the keyword arguments of :func:`espcn_jax.upscale` that
   params do not record (activation, centre).
   """
-  if model == "pretrained":
-    from espcn_jax.pretrained import load_pretrained  # pylint: disable=import-outside-toplevel
-    params, info = load_pretrained(scale)
-  else:
-    from espcn_jax.checkpoint import load_model  # pylint: disable=import-outside-toplevel
-    params, info = load_model(model, scale=scale)
-  return params, {"activation": info.get("activation", "tanh"), "centre": info.get("centre", 0.5)}
+  from espcn_jax.evaluate import resolve_model  # pylint: disable=import-outside-toplevel
+  spec = resolve_model(model, scale)
+  if spec.params is None:
+    raise ValueError("--model must be 'pretrained' or a training workdir, not 'bicubic'")
+  return spec.params, spec.settings
 
 
 def _read_alpha(path: pathlib.Path) -> np.ndarray | None:

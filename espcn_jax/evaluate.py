@@ -32,6 +32,12 @@ class ModelSpec:
   def channels(self) -> int:
     return self.info.get("channels", 1)
 
+  @property
+  def settings(self) -> dict:
+    """Keyword arguments of ``super_resolve``/``upscale`` that params do not record."""
+    return {"activation": self.info.get("activation", "tanh"),
+            "centre": self.info.get("centre", 0.5)}
+
 
 def resolve_model(model: str, scale: int, which: str = "best") -> ModelSpec:
   """``"bicubic"``, ``"pretrained"`` or a checkpoint folder -> :class:`ModelSpec`.
@@ -105,8 +111,6 @@ def evaluate(data_source: str | Sequence[str], scale: int, model: ModelSpec, *,
     raise ValueError("a Y-channel model cannot be evaluated in RGB; use eval_space='y'")
   if eval_space == "rgb":
     channels = 3
-  settings = {"activation": model.info.get("activation", "tanh"),
-              "centre": model.info.get("centre", 0.5)}
   # Models need at least one LR pixel per side; metrics need 11 px after the border.
   pairs = data.load_pairs(data_source, scale, channels, degradation=degradation,
                           min_lr_size=max(2, -(-(11 + 2 * scale) // scale)))
@@ -119,7 +123,7 @@ def evaluate(data_source: str | Sequence[str], scale: int, model: ModelSpec, *,
       output = bicubic
       row.update(row["bicubic"])
     else:
-      output = _quantize(super_resolve(model.params, pair.lr, scale=scale, **settings))
+      output = _quantize(super_resolve(model.params, pair.lr, scale=scale, **model.settings))
       row.update(_scores(output, pair.hr, scale, eval_space))
     rows.append(row)
     if save_images is not None:
