@@ -33,6 +33,9 @@ def _espcn_parser(sub) -> None:
   p.add_argument("--model", default="auto",
                  help="'bicubic', 'pretrained' (weights shipped in the package), 'auto' (shipped "
                       "weights for --scale if there are any, else bicubic) or a training workdir")
+  p.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                 help="with 'pretrained'/'auto': the Y model (1, default) or the RGB model (3); "
+                      "with a workdir: checked against the checkpoint")
   p.add_argument("--checkpoint", choices=("best", "latest"), default="best",
                  help="with a workdir: the checkpoint with the best validation PSNR, or the last")
   p.add_argument("--eval-space", choices=("y", "rgb"), default="y",
@@ -56,12 +59,13 @@ def _run_espcn(args) -> int:
   try:
     if args.model == "auto":
       try:
-        model = ev.resolve_model("pretrained", args.scale)
+        model = ev.resolve_model("pretrained", args.scale, channels=args.channels)
       except FileNotFoundError as e:
         warnings.warn(f"{e}; evaluating bicubic instead")
         model = ev.resolve_model("bicubic", args.scale)
     else:
-      model = ev.resolve_model(args.model, args.scale, which=args.checkpoint)
+      model = ev.resolve_model(args.model, args.scale, which=args.checkpoint,
+                               channels=args.channels)
     figures = None if args.figures == "none" else pathlib.Path(
         args.figures or pathlib.Path(args.out).with_suffix("").as_posix() + "_figures")
     result = ev.evaluate(args.data, args.scale, model, eval_space=args.eval_space,

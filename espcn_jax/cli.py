@@ -20,14 +20,14 @@ from PIL import Image, UnidentifiedImageError
 __all__ = ["main", "load_params"]
 
 
-def load_params(model: str, scale: int):
+def load_params(model: str, scale: int, channels: int | None = None):
   """``(params, settings)`` from ``"pretrained"`` or a training workdir.
 
   ``settings`` holds the keyword arguments of :func:`espcn_jax.upscale` that
   params do not record (activation, centre).
   """
   from espcn_jax.evaluate import resolve_model  # pylint: disable=import-outside-toplevel
-  spec = resolve_model(model, scale)
+  spec = resolve_model(model, scale, channels=channels)
   if spec.params is None:
     raise ValueError("--model must be 'pretrained' or a training workdir, not 'bicubic'")
   return spec.params, spec.settings
@@ -68,6 +68,9 @@ def main(argv=None) -> int:
   parser.add_argument("--scale", type=int, default=3, help="upscaling factor of the model")
   parser.add_argument("--model", default="pretrained",
                       help="'pretrained' (shipped weights) or a training workdir")
+  parser.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                      help="with 'pretrained': the Y model (1, default: Y through ESPCN, Cb/Cr "
+                           "bicubic) or the RGB model (3: every channel through ESPCN)")
   parser.add_argument("--no-progress", action="store_true")
   args = parser.parse_args(argv)
 
@@ -77,7 +80,7 @@ def main(argv=None) -> int:
 
   src, dst = pathlib.Path(args.input), pathlib.Path(args.output)
   try:
-    params, settings = load_params(args.model, args.scale)
+    params, settings = load_params(args.model, args.scale, args.channels)
     if src.is_dir():
       files = image_io.list_images(src)
       stems = [f.stem for f in files]

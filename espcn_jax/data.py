@@ -154,24 +154,33 @@ def load_hr_images(source: str | os.PathLike) -> list[tuple[str, np.ndarray]]:
 
 def load_pairs(sources: str | Sequence[str], scale: int, channels: int, *,
                degradation: str = "bicubic", round_y: bool = False,
-               min_lr_size: int = 1) -> list[SRPair]:
+               min_lr_size: int = 1, scale_augment: Sequence[float] = (1.0,)) -> list[SRPair]:
   """Load and degrade every HR image of one or more sources.
 
+  ``scale_augment`` adds, for each factor ``f != 1``, a copy of every HR
+  image shrunk by ``f`` (MATLAB bicubic, 8-bit) before degradation -- the
+  VDSR/SRCNN-era data augmentation that shows the net more texture scales.
   Images whose LR version would be smaller than ``min_lr_size`` on a side are
   skipped with a warning; if none remain, an ``ImageError`` is raised.
   """
   if isinstance(sources, (str, os.PathLike)):
     sources = [s for s in str(sources).split(",") if s]
+  if not scale_augment or any(not 0.0 < f <= 1.0 for f in scale_augment):
+    raise ValueError(f"scale_augment factors must lie in (0, 1], got {tuple(scale_augment)}")
   pairs = []
   for source in sources:
-    for name, image in load_hr_images(source):
-      h, w = image.shape[:2]
-      if h // scale < min_lr_size or w // scale < min_lr_size:
-        warnings.warn(f"{source}/{name}: {w}x{h} is too small for scale {scale} "
-                      f"(LR side < {min_lr_size}); skipped", stacklevel=2)
-        continue
-      pairs.append(make_pair(name, image, scale, channels, degradation=degradation,
-                             round_y=round_y))
+    for name, original in load_hr_images(source):
+      for factor in scale_augment:
+        image = original if factor == 1.0 else resize.imresize(original, factor)
+        tag = name if factor == 1.0 else f"{name}@{factor:g}"
+        h, w = image.shape[:2]
+        if h // scale < min_lr_size or w // scale < min_lr_size:
+          if factor == 1.0:
+            warnings.warn(f"{source}/{name}: {w}x{h} is too small for scale {scale} "
+                          f"(LR side < {min_lr_size}); skipped", stacklevel=2)
+          continue
+        pairs.append(make_pair(tag, image, scale, channels, degradation=degradation,
+                               round_y=round_y))
   if not pairs:
     raise image_io.ImageError(f"no usable images in {', '.join(map(str, sources))} "
                               f"for scale {scale} (LR side >= {min_lr_size})")

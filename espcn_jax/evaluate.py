@@ -39,18 +39,22 @@ class ModelSpec:
             "centre": self.info.get("centre", 0.5)}
 
 
-def resolve_model(model: str, scale: int, which: str = "best") -> ModelSpec:
+def resolve_model(model: str, scale: int, which: str = "best",
+                  channels: int | None = None) -> ModelSpec:
   """``"bicubic"``, ``"pretrained"`` or a checkpoint folder -> :class:`ModelSpec`.
 
-  ``which`` picks a workdir's ``"best"`` (validation PSNR) or ``"latest"`` checkpoint.
+  ``which`` picks a workdir's ``"best"`` (validation PSNR) or ``"latest"``
+  checkpoint. ``channels`` (1 = Y, 3 = RGB) picks the shipped model; for a
+  workdir it is checked when given. Default: Y.
   """
   if model == "bicubic":
     return ModelSpec("bicubic", info={"channels": 1, "scale": scale})
   if model == "pretrained":
     from espcn_jax import pretrained  # pylint: disable=import-outside-toplevel
-    params, info = pretrained.load_pretrained(scale)
-    return ModelSpec(f"espcn_pretrained_x{scale}", params, info)
-  params, info = checkpoint.load_model(model, scale=scale, which=which)
+    params, info = pretrained.load_pretrained(scale, channels or 1)
+    suffix = "_rgb" if (channels or 1) == 3 else ""
+    return ModelSpec(f"espcn_pretrained_x{scale}{suffix}", params, info)
+  params, info = checkpoint.load_model(model, scale=scale, which=which, channels=channels)
   return ModelSpec(f"espcn[{pathlib.Path(model).name}]", params, info, workdir=model)
 
 

@@ -77,6 +77,67 @@ def create_train_state(config, key: jax.Array) -> TrainState:
   return TrainState.create(apply_fn=model.apply, params=params, tx=create_optimizer(config))
 
 
+# MATLAB rgb2ycbcr's luma row for [0, 1] inputs: Y = 16/255 + LUMA . rgb.
+_LUMA = np.array([65.481, 128.553, 24.966]) / 255.0
+
+
+def load_source_params(source: str) -> tuple[dict, dict]:
+  """``(params, info)`` from ``"pretrained:espcn_x3_y"`` or a training workdir."""
+  if source.startswith("pretrained:"):
+    from espcn_jax import pretrained  # pylint: disable=import-outside-toplevel
+    stem = source.split(":", 1)[1]
+    path = pretrained.WEIGHTS_DIR / f"{stem}.npz"
+    if not path.is_file():
+      raise FileNotFoundError(f"init_from={source!r}: no shipped model {stem!r} "
+                              f"(shipped: {', '.join(pretrained.available())})")
+    card = json.loads(path.with_suffix(".json").read_text())
+    params, _ = pretrained.load_pretrained(card["scale"], card["channels"])
+    return params, card
+  return checkpoint.load_model(source)
+
+
+def warm_start(params: dict, source: dict, source_info: dict, config) -> dict:
+  """Initialise ``params`` from another ESPCN's ``source`` params.
+
+  Layers with equal shapes are copied. A Y model seeds an RGB one: the first
+  layer sees luma (its kernel is spread over R, G, B with BT.601 weights and
+  the bias absorbs the 16/255 offset under the fixed centring) and every
+  colour's sub-pixel outputs predict the grey level whose luma the Y model
+  predicts, so the RGB model starts out reproducing the Y model on grey images. The last layer of a
+  model for another scale keeps its fresh initialisation. The centring must
+  match. Shapes: kernels ``[k, k, C_in, C_out]``, float32.
+  """
+  if float(source_info.get("centre", 0.0)) != float(config.model.centre):
+    raise ValueError(f"init_from model has centre {source_info.get('centre')}, "
+                     f"config has {config.model.centre}")
+  out = jax.tree.map(np.asarray, params)
+  src_c, dst_c, r = source_info["channels"], config.channels, config.scale
+  for layer, sub in source.items():
+    if layer not in out:
+      raise ValueError(f"init_from model has a layer {layer!r} this model lacks")
+    kernel, bias = np.asarray(sub["kernel"]), np.asarray(sub["bias"])
+    dst = out[layer]
+    if kernel.shape == dst["kernel"].shape:
+      out[layer] = {"kernel": kernel, "bias": bias}
+    elif layer == "conv1" and (src_c, dst_c) == (1, 3) and kernel.shape[-1] == dst["kernel"].shape[-1]:
+      centre = config.model.centre
+      offset = 16.0 / 255.0 + centre * _LUMA.sum() - centre   # Y - c = LUMA.(rgb - c) + offset
+      out[layer] = {"kernel": (kernel * _LUMA[None, None, :, None]).astype(np.float32),
+                    "bias": (bias + offset * kernel.sum(axis=(0, 1, 2))).astype(np.float32)}
+    elif layer == "conv3" and source_info["scale"] == r and (src_c, dst_c) == (1, 3):
+      # Each colour's sub-pixel outputs predict the grey level v with Y = 16/255 + LUMA.sum() v.
+      centre, gain = config.model.centre, _LUMA.sum()
+      out[layer] = {"kernel": np.concatenate([kernel / gain] * 3, axis=-1).astype(np.float32),
+                    "bias": np.concatenate([(bias + centre - 16.0 / 255.0) / gain - centre] * 3,
+                                           axis=-1).astype(np.float32)}
+    elif layer == "conv3" and source_info["scale"] != r:
+      continue   # another scale's sub-pixel layer: keep the fresh init
+    else:
+      raise ValueError(f"init_from layer {layer}: kernel {kernel.shape} does not fit "
+                       f"{dst['kernel'].shape}")
+  return jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), out)
+
+
 def _loss(params, apply_fn, lr, hr, loss_type):
   sr = apply_fn({"params": params}, lr)
   diff = sr - hr
@@ -181,7 +242,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   batch_sharding = NamedSharding(mesh, P("data"))
 
   train_pairs = data.load_pairs(config.train_data, config.scale, config.channels,
-                                degradation=config.degradation, min_lr_size=config.patch_size)
+                                degradation=config.degradation, min_lr_size=config.patch_size,
+                                scale_augment=tuple(config.get("scale_augment", (1.0,))))
   val_pairs = (data.load_pairs(config.val_data, config.scale, config.channels,
                                degradation=config.degradation, min_lr_size=4)
                if config.val_data else [])
@@ -191,6 +253,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   init_key = jax.random.key(config.seed)
   state = create_train_state(config, init_key)
+  if config.get("init_from"):
+    state = state.replace(params=warm_start(state.params, *load_source_params(config.init_from),
+                                            config))
   state = jax.device_put(state, replicated)
 
   options = ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True)

@@ -23,6 +23,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
 
   c.train_data = "../shared/data/sr/T91"   # folder(s), comma-separated, or "tfds:NAME[:SPLIT]"
   c.val_data = "../shared/data/sr/Set5"    # "" to skip validation
+  c.scale_augment = (1.0,)         # extra copies of the HR images shrunk by these factors
+  c.init_from = ""                # warm start: a workdir or "pretrained:espcn_x3_y"
   c.patch_size = 17               # LR patch side; HR patches are 17r (paper)
   c.batch_size = 64
   c.num_steps = 20_000

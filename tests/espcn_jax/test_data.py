@@ -368,3 +368,30 @@ def test_sampler_iterate_matches_batch(rng):
   it = sampler.iterate(0, 1000, prefetch=1)   # stopping early must not hang
   assert next(it)[0] == 0
   it.close()
+
+
+def test_scale_augment_adds_shrunk_copies(tmp_path, rng):
+  image = rng.integers(0, 256, (30, 42, 3), dtype=np.uint8)
+  _write(tmp_path, "a.png", image)
+  pairs = data.load_pairs(tmp_path, 2, 1, scale_augment=(1.0, 0.5))
+  assert [p.name for p in pairs] == ["a", "a@0.5"]
+  # The copy is MATLAB imresize(image, 0.5) as 8-bit, then the same protocol.
+  expected = data.make_pair("a@0.5", resize.imresize(image, 0.5), 2, 1)
+  np.testing.assert_array_equal(pairs[1].hr, expected.hr)
+  np.testing.assert_array_equal(pairs[1].lr, expected.lr)
+  assert pairs[1].hr.shape == (14, 20, 1)
+
+
+def test_scale_augment_drops_copies_that_get_too_small_silently(tmp_path, rng):
+  _write(tmp_path, "a.png", rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    pairs = data.load_pairs(tmp_path, 3, 1, min_lr_size=4, scale_augment=(1.0, 0.5))
+  assert [p.name for p in pairs] == ["a"]
+
+
+@pytest.mark.parametrize("factors", [(), (1.0, 1.5), (0.0,), (-0.5,)])
+def test_scale_augment_factors_are_checked(tmp_path, rng, factors):
+  _write(tmp_path, "a.png", rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
+  with pytest.raises(ValueError, match="scale_augment"):
+    data.load_pairs(tmp_path, 2, 1, scale_augment=factors)

@@ -125,21 +125,36 @@ def test_train_script_runs_a_smoke_config(tmp_path):
   assert usage.returncode == 2 and "Known tasks: espcn" in usage.stderr
 
 
-def test_shipped_x3_weights_reproduce_their_model_card(sr_data):
+def _shipped():
   from espcn_jax import pretrained
-  params, card = pretrained.load_pretrained(3)
-  result = evaluate.evaluate(str(sr_data / "Set5"), 3, evaluate.resolve_model("pretrained", 3),
-                             progress=False)
-  assert card["channels"] == 1 and card["activation"] == "tanh"
-  assert abs(result["mean"]["psnr"] - card["results"]["Set5"]["psnr"]) < 0.01
-  assert abs(result["mean"]["ssim"] - card["results"]["Set5"]["ssim"]) < 0.001
-  assert result["mean"]["psnr"] > result["bicubic_mean"]["psnr"] + 1.0
-  assert params["conv3"]["kernel"].shape == (3, 3, 32, 9)
+  return pretrained.available()
+
+
+def test_x3_y_weights_are_shipped():
+  assert "espcn_x3_y" in _shipped()
+
+
+@pytest.mark.parametrize("stem", _shipped())
+def test_shipped_weights_reproduce_their_model_card(sr_data, stem):
+  """Regression: each shipped model gives its card's Set5 figures (0.01 dB, 0.001 SSIM)."""
+  from espcn_jax import pretrained
+  scale, channels = int(stem.split("_")[1][1:]), 3 if stem.endswith("_rgb") else 1
+  params, card = pretrained.load_pretrained(scale, channels)
+  assert (card["scale"], card["channels"], card["activation"]) == (scale, channels, "tanh")
+  assert params["conv3"]["kernel"].shape == (3, 3, 32, channels * scale ** 2)
+  model = evaluate.resolve_model("pretrained", scale, channels=channels)
+  for space in ("y", "rgb") if channels == 3 else ("y",):
+    result = evaluate.evaluate(str(sr_data / "Set5"), scale, model, eval_space=space,
+                               progress=False)
+    expected = card["results"]["Set5" if space == "y" else "Set5_rgb"]
+    assert abs(result["mean"]["psnr"] - expected["psnr"]) < 0.01
+    assert abs(result["mean"]["ssim"] - expected["ssim"]) < 0.001
+    assert result["mean"]["psnr"] > result["bicubic_mean"]["psnr"] + 1.0
 
 
 def test_missing_shipped_weights_say_what_exists():
   from espcn_jax import pretrained
-  with pytest.raises(FileNotFoundError, match="shipped: espcn_x3_y"):
+  with pytest.raises(FileNotFoundError, match="shipped: .*espcn_x3_y"):
     pretrained.load_pretrained(8)
 
 
@@ -152,3 +167,29 @@ def test_main_job_runs_on_the_embedded_default(tmp_path, capsys):
   assert [r["name"] for r in report["images"]] == ["grace_hopper", "zone_plate", "text_chart"]
   assert report["mean"]["psnr"] > report["bicubic_mean"]["psnr"]
   assert (tmp_path / "espcn_eval_figures" / "panels_grace_hopper.png").is_file()
+
+
+def test_export_writes_weights_and_a_model_card_that_loads(tmp_path):
+  from espcn_jax import pretrained
+  images = write_images(tmp_path / "images")
+  recipe = tmp_path / "recipe.py"
+  recipe.write_text(
+      "from tests.espcn_jax.helpers import tiny_config\n"
+      f"def get_config(variant=''):\n  return tiny_config({str(images)!r}, {str(images)!r})\n")
+  config = tiny_config(images, images)
+  train.train_and_evaluate(config, tmp_path / "run")
+  out = pretrained.export(str(tmp_path / "run"), recipe=str(recipe), eval_sets=[str(images)],
+                          out_dir=tmp_path / "weights")
+  assert out.name == "espcn_x3_y.npz"
+  card = json.loads((tmp_path / "weights" / "espcn_x3_y.json").read_text())
+  log = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+  expected_time = sum((b["step"] - a) / b["steps_per_sec"]
+                      for a, b in zip([0] + [r["step"] for r in log], log))
+  assert card["wall_time_s"] == round(expected_time)
+  assert card["steps"] == config.num_steps and card["batch_size"] == config.batch_size
+  assert card["command"].startswith(f"python train.py espcn --config={recipe}")
+  params, loaded_card = pretrained.load_pretrained(3, weights_dir=tmp_path / "weights")
+  assert loaded_card == card
+  result = evaluate.evaluate(str(images), 3, evaluate.ModelSpec("x", params, card),
+                             progress=False)
+  assert abs(result["mean"]["psnr"] - card["results"]["images"]["psnr"]) < 1e-3

@@ -166,3 +166,64 @@ def test_sampler_errors_surface_instead_of_hanging():
   pair = data.SRPair("x", np.zeros((20, 20, 1), np.float32), np.zeros((60, 60, 1), np.float32))
   with pytest.raises(RuntimeError, match="disk vanished"):
     list(Broken([pair], 3, 8, 2, seed=0).iterate(0, 3))
+
+
+def _params(config, seed):
+  return jax.device_get(train.create_train_state(config, jax.random.key(seed)).params)
+
+
+def _info(config):
+  return {"scale": config.scale, "channels": config.channels, "centre": config.model.centre}
+
+
+def test_warm_start_copies_matching_layers_and_keeps_another_scales_last_layer(image_dir):
+  x3 = tiny_config(image_dir, scale=3)
+  x2 = tiny_config(image_dir, scale=2)
+  source, fresh = _params(x3, 1), _params(x2, 2)
+  out = jax.device_get(train.warm_start(fresh, source, _info(x3), x2))
+  for layer in ("conv1", "conv2"):
+    for name in ("kernel", "bias"):
+      np.testing.assert_array_equal(out[layer][name], source[layer][name])
+  np.testing.assert_array_equal(out["conv3"]["kernel"], fresh["conv3"]["kernel"])
+
+
+def test_warm_started_rgb_model_reproduces_the_y_model_on_grey_images(image_dir):
+  from espcn_jax import color
+  y_cfg = tiny_config(image_dir, scale=3)
+  rgb_cfg = tiny_config(image_dir, scale=3, channels=3)
+  source = _params(y_cfg, 1)
+  rgb = train.warm_start(_params(rgb_cfg, 2), source, _info(y_cfg), rgb_cfg)
+  grey = np.random.default_rng(0).uniform(0.1, 0.9, (1, 20, 20, 1))
+  y_model, rgb_model = train.create_model(y_cfg), train.create_model(rgb_cfg)
+  out_y = np.asarray(y_model.apply({"params": source}, color.rgb_to_y(
+      np.repeat(grey, 3, -1))[..., None].astype(np.float32)))
+  out_rgb = np.asarray(rgb_model.apply({"params": rgb}, np.repeat(grey, 3, -1).astype(np.float32)),
+                       np.float64)
+  # Interior only: zero padding is grey 0.5 for RGB input but Y 0.5 for the Y model.
+  inner = (slice(None), slice(15, -15), slice(15, -15))   # 4 LR px of receptive field = 12 HR px
+  np.testing.assert_allclose(color.rgb_to_y(out_rgb)[inner], out_y[..., 0][inner], atol=2e-6)
+  np.testing.assert_allclose(out_rgb[..., 0], out_rgb[..., 2], atol=1e-6)
+
+
+def test_warm_start_refuses_models_that_do_not_fit(image_dir):
+  y_cfg = tiny_config(image_dir, scale=3)
+  wide = tiny_config(image_dir, scale=3)
+  wide.model.features = (16, 4)
+  with pytest.raises(ValueError, match="does not fit"):
+    train.warm_start(_params(y_cfg, 0), _params(wide, 0), _info(wide), y_cfg)
+  raw = tiny_config(image_dir, scale=3)
+  with pytest.raises(ValueError, match="centre"):
+    train.warm_start(_params(y_cfg, 0), _params(raw, 0), dict(_info(raw), centre=0.0), y_cfg)
+
+
+def test_init_from_a_workdir_starts_training_there(image_dir, tmp_path):
+  first = tiny_config(image_dir, image_dir)
+  train.train_and_evaluate(first, tmp_path / "a")
+  source, _ = checkpoint.load_model(tmp_path / "a", which="latest")
+  second = tiny_config(image_dir, scale=2, init_from=str(tmp_path / "a"), num_steps=1,
+                       learning_rate=0.0)
+  train.train_and_evaluate(second, tmp_path / "b")
+  params, _ = checkpoint.load_model(tmp_path / "b", which="latest")
+  np.testing.assert_allclose(params["conv2"]["kernel"], source["conv2"]["kernel"], atol=0)
+  with pytest.raises(FileNotFoundError, match="no shipped model"):
+    train.load_source_params("pretrained:espcn_x9_y")

@@ -1,0 +1,29 @@
+"""ESPCN x3, Y channel, paper architecture: the recipe behind the shipped ``espcn_x3_y``.
+
+T91 + BSDS200 with 8 flips/rotations and scale augmentation (copies shrunk to
+0.8 and 0.6), 17x17 LR patches, batch 64, Adam 3e-3 with cosine decay, the
+last layer 10x slower, MSE. Command (repository root, ../shared/data beside it)::
+
+  python train.py espcn --config=espcn_jax/configs/x3.py --workdir=runs/espcn_x3
+  python -m espcn_jax.pretrained runs/espcn_x3          # export to espcn_jax/weights/
+  python evaluate.py espcn --data=../shared/data/sr/Set5 --scale=3 --model=runs/espcn_x3
+
+Reproduces the figures of ``espcn_jax/weights/espcn_x3_y.json`` (Set5 x3
+PSNR/SSIM; MATLAB bicubic LR rounded to 8 bits, Y BT.601, border = 3).
+"""
+from espcn_jax.configs import default
+
+
+def get_config(variant: str = ""):
+  c = default.get_config(variant)
+  c.scale = 3
+  c.train_data = "../shared/data/sr/T91,../shared/data/sr/BSDS200"
+  c.val_data = "../shared/data/sr/Set5"
+  c.scale_augment = (1.0, 0.8, 0.6)
+  if not variant:
+    c.num_steps = 60_000
+    c.learning_rate = 3e-3
+    c.log_every = 500
+    c.eval_every = 5_000
+    c.checkpoint_every = 2_500
+  return c

@@ -1,0 +1,33 @@
+"""ESPCN x4, Y channel, paper architecture: the recipe behind the shipped ``espcn_x4_y``.
+
+T91 + BSDS200 with 8 flips/rotations and scale augmentation (copies shrunk to
+0.8 and 0.6), 17x17 LR patches, batch 64, Adam 3e-3 with cosine decay, the
+last layer 10x slower, MSE. The first two layers start from the quick x3
+model (``espcn_jax/configs/x3_quick.py``, 4 minutes), the sub-pixel layer
+from scratch. Commands (repository root, ../shared/data beside it)::
+
+  python train.py espcn --config=espcn_jax/configs/x3_quick.py --workdir=runs/espcn_x3_quick
+  python train.py espcn --config=espcn_jax/configs/x4.py --workdir=runs/espcn_x4
+  python -m espcn_jax.pretrained runs/espcn_x4          # export to espcn_jax/weights/
+  python evaluate.py espcn --data=../shared/data/sr/Set5 --scale=4 --model=runs/espcn_x4
+
+Reproduces the figures of ``espcn_jax/weights/espcn_x4_y.json`` (Set5 x4
+PSNR/SSIM; MATLAB bicubic LR rounded to 8 bits, Y BT.601, border = 4).
+"""
+from espcn_jax.configs import default
+
+
+def get_config(variant: str = ""):
+  c = default.get_config(variant)
+  c.scale = 4
+  c.train_data = "../shared/data/sr/T91,../shared/data/sr/BSDS200"
+  c.val_data = "../shared/data/sr/Set5"
+  c.scale_augment = (1.0, 0.8, 0.6)
+  if not variant:
+    c.init_from = "runs/espcn_x3_quick"
+    c.num_steps = 40_000
+    c.learning_rate = 3e-3
+    c.log_every = 500
+    c.eval_every = 5_000
+    c.checkpoint_every = 2_500
+  return c
