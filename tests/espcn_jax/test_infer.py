@@ -1,6 +1,8 @@
 """Inference: bucketing without recompiles, exactness of padding, the colour path."""
 from __future__ import annotations
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -95,3 +97,95 @@ def test_params_for_another_scale_are_refused():
     infer.upscale(_params(scale=3), np.zeros((8, 8, 3), np.uint8), scale=2)
   with pytest.raises(ValueError, match="not ESPCN params"):
     infer.upscale({"dense": {}}, np.zeros((8, 8, 3), np.uint8))
+
+
+# The banded fast path (infer.banded_apply) against the plain ESPCN.apply.
+
+def _paper_params(scale=3, channels=1, kernel_sizes=(5, 3, 3), activation="tanh", seed=0):
+  model = ESPCN(scale=scale, channels=channels, kernel_sizes=kernel_sizes, activation=activation)
+  params = model.init(jax.random.key(seed), jnp.zeros((1, 8, 8, channels)))["params"]
+  # Larger biases than the zero init, so that masking mistakes would show.
+  params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(seed + 1), p.shape),
+                        params)
+  return model, params
+
+
+@pytest.mark.parametrize("scale, channels, kernel_sizes, activation, band_pixels", [
+    (3, 1, (5, 3, 3), "tanh", 8 * 64),     # the paper's model, several bands, last one shifted
+    (2, 3, (5, 3, 3), "relu", 5 * 64),
+    (4, 1, (3, 3, 3), "tanh", 64 * 64),    # one band
+    (3, 1, (4, 3, 2), "tanh", 7 * 64),     # even kernels: 'SAME' pads unevenly
+])
+def test_banded_apply_equals_model_apply(rng, scale, channels, kernel_sizes, activation,
+                                         band_pixels):
+  model, params = _paper_params(scale, channels, kernel_sizes, activation)
+  h, w = 37, 45                                                  # odd sizes, padded to 64x64
+  shape = infer.bucket_shape(h, w, 32)
+  x = infer._pad_to(rng.random((h, w, channels)).astype(np.float32), shape)[None]
+  mask = infer._mask(h, w, shape)[None]
+  want = jax.jit(model.apply)({"params": params}, x, mask)
+  banded = jax.jit(functools.partial(infer.banded_apply, activation=activation,
+                                     band_pixels=band_pixels))
+  got = banded(params, x, mask)
+  assert got.shape == want.shape
+  np.testing.assert_allclose(got[:, : h * scale, : w * scale], want[:, : h * scale, : w * scale],
+                             atol=1e-5, rtol=0)
+  # Bands below the last valid row are skipped (zero), which callers crop.
+  rows = infer.band_rows(*shape, band_pixels)
+  assert np.all(np.asarray(got)[:, -(-h // rows) * rows * scale:] == 0)
+
+
+def test_banded_apply_on_a_full_unpadded_frame(rng):
+  model, params = _paper_params(seed=4)
+  x = rng.random((2, 23, 30, 1)).astype(np.float32)               # a batch, no padding
+  mask = np.ones((2, 23, 30, 1), np.float32)
+  want = jax.jit(model.apply)({"params": params}, x, mask)
+  got = jax.jit(functools.partial(infer.banded_apply, band_pixels=6 * 30))(params, x, mask)
+  np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_super_resolve_equals_the_reference_forward(rng):
+  _, params = _paper_params(seed=5)
+  lr = rng.random((29, 51, 1)).astype(np.float32)
+  shape = infer.bucket_shape(29, 51)
+  want = infer._reference_forward(params, infer._pad_to(lr, shape)[None],
+                                  infer._mask(29, 51, shape)[None], activation="tanh", centre=0.5)
+  want = np.clip(np.asarray(want)[0, :87, :153], 0, 1)
+  np.testing.assert_allclose(infer.super_resolve(params, lr), want, atol=1e-5, rtol=0)
+
+
+def test_forward_compiles_once_per_bucket(rng):
+  # jit's own cache, as a second view next to the chex trace counts above.
+  params = _params(seed=6)
+  infer._forward.clear_cache()
+  infer._forward_ycbcr.clear_cache()
+  for h, w in [(33, 40), (50, 64), (64, 35), (41, 41)]:              # all in the 64x64 bucket
+    infer.super_resolve(params, rng.random((h, w, 1)).astype(np.float32))
+    infer.upscale(params, rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+  assert infer._forward._cache_size() == 1
+  assert infer._forward_ycbcr._cache_size() == 1
+
+
+@pytest.mark.parametrize("n, scale", [(1, 3), (2, 3), (3, 2), (7, 4), (31, 3)])
+def test_phase_filters_equal_the_bicubic_matrix(rng, n, scale):
+  padded = -(-n // 8) * 8 + 8
+  x = np.zeros((padded, 2), np.float32)
+  x[:n] = rng.random((n, 2))
+  got = infer._upscale_axis(jnp.asarray(x), infer._mirror_index(n, padded),
+                            infer._phase_weights(scale), axis=0)
+  want = resize.resize_matrix(n, n * scale, float(scale)) @ x[:n].astype(np.float64)
+  assert got.shape == (padded * scale, 2)
+  np.testing.assert_allclose(got[: n * scale], want, atol=1e-6, rtol=0)
+
+
+def test_uint8_colour_path_rounds_like_the_float_path(rng):
+  # uint8 output is quantized inside the jitted call; the two compiled
+  # programs may round the last float bit differently (fused multiply-adds),
+  # which moves a value sitting on a rounding tie by one level, rarely.
+  params = _params(seed=7)
+  image = rng.integers(0, 256, (19, 23, 3), dtype=np.uint8)
+  as_float = infer.upscale(params, image.astype(np.float32) / 255)
+  out = infer.upscale(params, image)
+  assert out.dtype == np.uint8 and out.flags.writeable and out.shape == (57, 69, 3)
+  diff = np.abs(out.astype(int) - np.round(as_float * 255).astype(int))
+  assert diff.max() <= 1 and np.mean(diff) < 0.01
