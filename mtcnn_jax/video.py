@@ -23,6 +23,7 @@ copied (out of scope).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import pathlib
 import sys
@@ -142,19 +143,23 @@ def detect_video(src, *, out=None, json_path=None, batch_size: int = 8, codec: s
   if json_path is not None and not pathlib.Path(json_path).parent.is_dir():
     raise VideoError(f"{pathlib.Path(json_path).parent}: output folder does not exist")
   params = _published_if_none(params)
-  writer = open_writer(out, info.fps, info.width, info.height, codec) if out is not None else None
-  records = open(json_path, "w", encoding="utf-8") if json_path is not None else None  # pylint: disable=consider-using-with
-  index = [0]
+  with contextlib.ExitStack() as files:
+    writer = records = None
+    if out is not None:
+      writer = open_writer(out, info.fps, info.width, info.height, codec)
+      files.callback(writer.release)
+    if json_path is not None:
+      records = files.enter_context(open(json_path, "w", encoding="utf-8"))
+    index = [0]
 
-  def write(frame, faces):
-    from mtcnn_jax import draw  # pylint: disable=import-outside-toplevel
-    if records is not None:
-      records.write(json.dumps(frame_record(index[0], info.fps, faces)) + "\n")
-    if writer is not None:
-      write_frame(writer, draw.draw_detections(frame, faces) if len(faces) else frame)
-    index[0] += 1
+    def write(frame, faces):
+      from mtcnn_jax import draw  # pylint: disable=import-outside-toplevel
+      if records is not None:
+        records.write(json.dumps(frame_record(index[0], info.fps, faces)) + "\n")
+      if writer is not None:
+        write_frame(writer, draw.draw_detections(frame, faces) if len(faces) else frame)
+      index[0] += 1
 
-  try:
     start = time.perf_counter()
     blank = np.zeros((info.height, info.width, 3), np.uint8)
     _detect_padded_batch([blank], batch_size, params, config, settings)
@@ -163,11 +168,6 @@ def detect_video(src, *, out=None, json_path=None, batch_size: int = 8, codec: s
     stats = detect_stream(read_frames(src, max_frames=max_frames), write,
                           batch_size=batch_size, params=params, config=config,
                           queue_size=queue_size, progress=progress, total=total, **settings)
-  finally:
-    if writer is not None:
-      writer.release()
-    if records is not None:
-      records.close()
   size = (info.width, info.height)
   return VideoStats(index[0], size, size, compile_s, stats)
 
