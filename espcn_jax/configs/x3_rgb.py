@@ -27,7 +27,7 @@ def get_config(variant: str = ""):
   c.scale_augment = (1.0, 0.8, 0.6)
   if not variant:
     c.init_from = "runs/espcn_x3_quick"
-    c.num_steps = 40_000
+    c.num_steps = 30_000
     c.learning_rate = 3e-3
     c.log_every = 500
     c.eval_every = 5_000
