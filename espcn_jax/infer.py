@@ -28,7 +28,8 @@ import numpy as np
 from espcn_jax import color, resize
 from espcn_jax.model import ACTIVATIONS, ESPCN, spec_from_params
 
-__all__ = ["bucket_shape", "super_resolve", "upscale", "banded_apply", "DEFAULT_BUCKET"]
+__all__ = ["bucket_shape", "super_resolve", "upscale", "banded_apply", "fast_tanh",
+           "DEFAULT_BUCKET"]
 
 DEFAULT_BUCKET = 32
 
@@ -71,6 +72,38 @@ def _same_pads(k: int) -> tuple[int, int]:
 def band_rows(height: int, width: int, band_pixels: int = BAND_PIXELS) -> int:
   """Rows per band for a ``[height, width]`` (padded) input: about ``band_pixels`` pixels."""
   return max(1, min(height, band_pixels // max(width, 1)))
+
+
+# Eigen's float tanh: odd rational p(x)/q(x) of degree 13/6 on [-c, c], where
+# c is the float32 value beyond which tanh rounds to +-1.
+_TANH_CLAMP = 7.90531110763549805
+_TANH_P = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05,
+           5.12229709037114e-08, -8.60467152213735e-11, 2.00018790482477e-13,
+           -2.76076847742355e-16)
+_TANH_Q = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04,
+           1.19825839466702e-06)
+
+
+def fast_tanh(x: jax.Array) -> jax.Array:
+  """``tanh`` as a rational function: within 1e-6 of ``jnp.tanh`` (float32).
+
+  Inside the banded network XLA:CPU's own ``tanh`` cost about twice as much
+  (benchmarks/README.md); this is 11 multiply-adds and one division,
+  vectorized and fused with the bias add and the mask.
+
+  Args:
+    x: float32 array, any shape.
+
+  Returns:
+    float32, same shape.
+  """
+  x = jnp.clip(x, -_TANH_CLAMP, _TANH_CLAMP)
+  x2 = x * x
+  p = functools.reduce(lambda acc, c: acc * x2 + np.float32(c), _TANH_P[::-1][1:],
+                       np.float32(_TANH_P[-1]))
+  q = functools.reduce(lambda acc, c: acc * x2 + np.float32(c), _TANH_Q[::-1][1:],
+                       np.float32(_TANH_Q[-1]))
+  return x * p / q
 
 
 def _conv_rows(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
@@ -149,7 +182,7 @@ def banded_apply(params, x: jax.Array, mask: jax.Array, *, activation: str = "ta
     (``ESPCN.apply`` gives bias-only values there, which callers crop).
   """
   spec = spec_from_params(params)
-  act = ACTIVATIONS[activation]
+  act = fast_tanh if activation == "tanh" else ACTIVATIONS[activation]
   r = spec["scale"]
   layers = [(params[f"conv{i}"]["kernel"], params[f"conv{i}"]["bias"]) for i in (1, 2, 3)]
   pads = [_same_pads(k.shape[0]) for k, _ in layers]

@@ -189,3 +189,12 @@ def test_uint8_colour_path_rounds_like_the_float_path(rng):
   assert out.dtype == np.uint8 and out.flags.writeable and out.shape == (57, 69, 3)
   diff = np.abs(out.astype(int) - np.round(as_float * 255).astype(int))
   assert diff.max() <= 1 and np.mean(diff) < 0.01
+
+
+def test_fast_tanh_is_within_1e_6_of_tanh():
+  x = np.concatenate([np.linspace(-30, 30, 600_001), [0.0, 1e-30, -1e-8, 7.9, 7.91, 100.0]])
+  got = np.asarray(infer.fast_tanh(jnp.asarray(x, jnp.float32)), np.float64)
+  np.testing.assert_allclose(got, np.tanh(x.astype(np.float32).astype(np.float64)), atol=1e-6,
+                             rtol=0)
+  assert np.all(np.abs(got) <= 1.0)
+  assert np.isnan(infer.fast_tanh(jnp.float32(np.nan)))

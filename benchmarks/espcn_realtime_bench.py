@@ -1,0 +1,324 @@
+"""ESPCN x3 in real time at 1080p: our jitted path vs onnxruntime, PyTorch and OpenCV dnn.
+
+Usage (peers from the benchmark environment of benchmarks/README.md; with the
+project's own Python the peers that are missing are reported as "not
+installed")::
+
+  /tmp/fpvenv/bin/python benchmarks/espcn_realtime_bench.py \
+      [--out benchmarks/results/espcn_realtime_cpu.json] [--rounds 30]
+
+One 360x640 Y frame -> 1080x1920 (x3), float32, the shipped x3 weights in
+every runtime. Rounds are interleaved (each round times every runner once, in
+turn), so load from other processes hits all of them alike; figures are
+medians over the rounds after a warm-up. Every peer runs the same network:
+an ONNX graph built here by hand from our weights (Sub, Conv, Tanh, Conv,
+Tanh, Conv, DepthToSpace in PyTorch's CRD order, Add) for onnxruntime and
+OpenCV dnn, and an equivalent torch.nn module under torch.inference_mode.
+Each output is checked against the plain ``ESPCN.apply``. The last rows are
+the whole public calls: ``super_resolve`` (Y) and ``upscale`` (uint8 RGB,
+Y by ESPCN, Cb/Cr MATLAB bicubic), host input to host output.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+import espcn_jax  # noqa: E402
+from espcn_jax import infer  # noqa: E402
+
+THREADS = 2
+NOMINAL_PEAK_GFLOPS = 400.0   # both cores, float32 FMA (benchmarks/README.md)
+LR_SHAPE = (360, 640)
+
+
+def network_gflop(h: int, w: int, params) -> float:
+  """Multiply-adds x 2 of the three convolutions on an ``h x w`` LR frame (10.43 at 360x640, x3)."""
+  macs = sum(int(np.prod(params[f"conv{i}"]["kernel"].shape)) for i in (1, 2, 3))
+  return 2.0 * h * w * macs / 1e9
+
+
+def espcn_onnx(params, centre: float, scale: int) -> bytes:
+  """The network as an ONNX model (NCHW, dynamic H and W), serialized. Needs ``onnx``."""
+  import onnx
+  from onnx import TensorProto, helper, numpy_helper
+
+  inits = [numpy_helper.from_array(np.full((1, 1, 1, 1), centre, np.float32), "centre")]
+  nodes = [helper.make_node("Sub", ["x", "centre"], ["h0"])]
+  cur = "h0"
+  for i in (1, 2, 3):
+    kernel = np.asarray(params[f"conv{i}"]["kernel"], np.float32).transpose(3, 2, 0, 1)   # OIHW
+    inits += [numpy_helper.from_array(np.ascontiguousarray(kernel), f"w{i}"),
+              numpy_helper.from_array(np.asarray(params[f"conv{i}"]["bias"], np.float32), f"b{i}")]
+    k = kernel.shape[-1]
+    pads = [(k - 1) // 2, (k - 1) // 2, k // 2, k // 2]   # 'SAME' as lax pads it
+    nodes.append(helper.make_node("Conv", [cur, f"w{i}", f"b{i}"], [f"c{i}"], pads=pads,
+                                  kernel_shape=[k, k]))
+    cur = f"c{i}"
+    if i < 3:
+      nodes.append(helper.make_node("Tanh", [cur], [f"t{i}"]))
+      cur = f"t{i}"
+  nodes.append(helper.make_node("DepthToSpace", [cur], ["d"], blocksize=scale, mode="CRD"))
+  nodes.append(helper.make_node("Add", ["d", "centre"], ["y"]))
+  graph = helper.make_graph(
+      nodes, "espcn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, "h", "w"])],
+      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, "H", "W"])], inits)
+  model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+  model.ir_version = 8      # readable by older onnxruntime and OpenCV builds too
+  onnx.checker.check_model(model)
+  return model.SerializeToString()
+
+
+# Each runner factory returns a zero-argument callable giving the HR Y frame
+# as a NumPy-convertible [1080, 1920] array, or raises ImportError.
+
+def ours_fast(params, frame, settings):
+  shape = infer.bucket_shape(*frame.shape)
+  x = jnp.asarray(infer._pad_to(frame[..., None], shape)[None])
+  mask = jnp.asarray(infer._mask(*frame.shape, shape)[None])
+  h, w = frame.shape
+  r = 3
+
+  def run():
+    return infer._forward(params, x, mask, **settings).block_until_ready()
+  return run, lambda out: np.asarray(out)[0, : h * r, : w * r, 0]
+
+
+def ours_reference(params, frame, settings):
+  x = jnp.asarray(frame[None, ..., None])
+  mask = jnp.ones_like(x)
+
+  def run():
+    return infer._reference_forward(params, x, mask, **settings).block_until_ready()
+  return run, lambda out: np.asarray(out)[0, ..., 0]
+
+
+def ours_super_resolve(params, frame, settings):
+  host_params = jax.tree.map(np.asarray, params)
+  return (lambda: infer.super_resolve(host_params, frame[..., None], **settings),
+          lambda out: out[..., 0])
+
+
+def onnxruntime_peer(params, frame, settings):
+  import onnxruntime as ort
+  options = ort.SessionOptions()
+  options.intra_op_num_threads = THREADS
+  options.inter_op_num_threads = 1
+  session = ort.InferenceSession(espcn_onnx(params, settings["centre"], 3), options,
+                                 providers=["CPUExecutionProvider"])
+  x = np.ascontiguousarray(frame[None, None])
+  return lambda: session.run(None, {"x": x})[0], lambda out: out[0, 0]
+
+
+def opencv_dnn_peer(params, frame, settings):
+  import cv2
+  cv2.setNumThreads(THREADS)
+  net = cv2.dnn.readNetFromONNX(np.frombuffer(espcn_onnx(params, settings["centre"], 3), np.uint8))
+  net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+  net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+  x = np.ascontiguousarray(frame[None, None])
+
+  def run():
+    net.setInput(x)
+    return net.forward()
+  return run, lambda out: out[0, 0]
+
+
+def pytorch_peer(params, frame, settings):
+  import torch
+  torch.set_num_threads(THREADS)
+  layers = []
+  for i in (1, 2, 3):
+    kernel = np.asarray(params[f"conv{i}"]["kernel"], np.float32).transpose(3, 2, 0, 1)
+    conv = torch.nn.Conv2d(kernel.shape[1], kernel.shape[0], kernel.shape[2],
+                           padding=kernel.shape[2] // 2)   # odd kernels: 'SAME'
+    with torch.no_grad():
+      conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(kernel)))
+      conv.bias.copy_(torch.from_numpy(np.array(params[f"conv{i}"]["bias"], np.float32)))
+    layers += [conv, torch.nn.Tanh()] if i < 3 else [conv]
+  net = torch.nn.Sequential(*layers, torch.nn.PixelShuffle(3)).eval()
+  x = torch.from_numpy(np.ascontiguousarray(frame[None, None]))
+  centre = settings["centre"]
+
+  def run():
+    with torch.inference_mode():   # autograd on stalls seconds per call on 2 threads here
+      return net(x - centre) + centre
+  return run, lambda out: out.numpy()[0, 0]
+
+
+def cv2_bicubic(params, frame, settings):
+  import cv2
+  cv2.setNumThreads(THREADS)
+  return lambda: cv2.resize(frame, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC), None
+
+
+def ours_upscale_rgb(params, rgb):
+  host_params = jax.tree.map(np.asarray, params)
+  return lambda: infer.upscale(host_params, rgb), None
+
+
+def _gemm_peak(repeats: int = 7) -> float:
+  """GFLOP/s of a 2048^3 float32 matmul in XLA: what this run's load left of the peak."""
+  a = jnp.asarray(np.random.default_rng(0).random((2048, 2048), np.float32))
+  f = jax.jit(lambda a: a @ a)
+  f(a).block_until_ready()
+  times = []
+  for _ in range(repeats):
+    t = time.perf_counter()
+    f(a).block_until_ready()
+    times.append(time.perf_counter() - t)
+  return 2 * 2048 ** 3 / min(times) / 1e9
+
+
+def _trainings_running() -> int:
+  try:
+    out = subprocess.run(["pgrep", "-f", "train.py"], capture_output=True, text=True).stdout
+  except OSError:
+    return -1
+  return len(out.split())
+
+
+def _machine() -> dict:
+  return {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+          "python": platform.python_version(), "jax": jax.__version__,
+          "load_average": os.getloadavg(), "trainings_running": _trainings_running()}
+
+
+def _versions() -> dict:
+  versions = {}
+  for name in ("onnxruntime", "torch", "cv2", "onnx"):
+    try:
+      versions[name] = __import__(name).__version__
+    except ImportError:
+      versions[name] = None
+  return versions
+
+
+def interleaved(runners: dict[str, Callable], rounds: int, warmup: int) -> dict[str, list[float]]:
+  """Seconds per call of each runner: ``warmup`` calls each, then ``rounds`` rounds in turn."""
+  for run in runners.values():
+    for _ in range(warmup):
+      run()
+  times = {name: [] for name in runners}
+  for _ in range(rounds):
+    for name, run in runners.items():
+      t = time.perf_counter()
+      run()
+      times[name].append(time.perf_counter() - t)
+  return times
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--out", default="benchmarks/results/espcn_realtime_cpu.json")
+  parser.add_argument("--rounds", type=int, default=30)
+  parser.add_argument("--warmup", type=int, default=3)
+  args = parser.parse_args()
+
+  host_params, card = espcn_jax.load_pretrained(3)
+  settings = {"activation": card["activation"], "centre": float(card["centre"])}
+  params = jax.tree.map(jnp.asarray, host_params)
+  rng = np.random.default_rng(0)
+  frame = rng.random(LR_SHAPE, np.float32)                       # Y in [0, 1]
+  rgb = rng.integers(0, 256, (*LR_SHAPE, 3), dtype=np.uint8)
+  gflop = network_gflop(*LR_SHAPE, host_params)
+  machine_before = _machine()
+
+  factories = {
+      "ours: banded jit (infer._forward)": ours_fast,
+      "ours: plain ESPCN.apply jit (old path)": ours_reference,
+      "onnxruntime": onnxruntime_peer,
+      "PyTorch (CPU)": pytorch_peer,
+      "OpenCV dnn": opencv_dnn_peer,
+      "bicubic (cv2.resize)": cv2_bicubic,
+      "ours: super_resolve (public, host in/out)": ours_super_resolve,
+  }
+  runners, check, missing = {}, {}, {}
+  for name, factory in factories.items():
+    try:
+      runners[name], check[name] = factory(params, frame, settings)
+    except ImportError as e:
+      missing[name] = f"not installed ({e.name})"
+  runners["ours: upscale RGB uint8 (public)"], check["ours: upscale RGB uint8 (public)"] = (
+      ours_upscale_rgb(params, rgb))
+
+  reference = np.asarray(infer._reference_forward(params, jnp.asarray(frame[None, ..., None]),
+                                                  jnp.ones((1, *LR_SHAPE, 1), jnp.float32),
+                                                  **settings))[0, ..., 0]
+  max_diff = {}
+  for name, run in runners.items():
+    if check[name] is not None:
+      out = check[name](run())
+      # super_resolve clips to [0, 1]; so does the comparison for it.
+      ref = np.clip(reference, 0, 1) if "super_resolve" in name or "banded" in name else reference
+      max_diff[name] = float(np.abs(out - ref).max())
+
+  times = interleaved(runners, args.rounds, args.warmup)
+  peak = _gemm_peak()
+  machine_after = _machine()
+  ort_ms = statistics.median(times["onnxruntime"]) * 1e3 if "onnxruntime" in times else None
+  rows = []
+  for name in list(factories) + ["ours: upscale RGB uint8 (public)"]:
+    if name in missing:
+      rows.append({"runner": name, "status": missing[name]})
+      continue
+    ms = statistics.median(times[name]) * 1e3
+    network = check[name] is not None
+    rows.append({
+        "runner": name, "status": "ok", "ms_per_frame": ms, "fps": 1e3 / ms,
+        "min_ms": min(times[name]) * 1e3,
+        "gflops_per_s": gflop / ms * 1e3 if network else None,
+        "pct_of_nominal_peak": 100 * gflop / ms * 1e3 / NOMINAL_PEAK_GFLOPS if network else None,
+        "vs_onnxruntime": ms / ort_ms if ort_ms else None,
+        "max_abs_diff_vs_model_apply": max_diff.get(name),
+    })
+  loaded = (machine_before["trainings_running"] > 0 or machine_after["trainings_running"] > 0
+            or min(machine_before["load_average"][0], machine_after["load_average"][0]) > 1.0)
+
+  print(f"ESPCN x3, 360x640 Y -> 1080x1920, float32, shipped x3 weights; {THREADS} threads; "
+        f"median of {args.rounds} interleaved rounds after {args.warmup} warm-up calls")
+  print(f"{gflop:.2f} GFLOP per frame; nominal peak {NOMINAL_PEAK_GFLOPS:.0f} GFLOP/s; "
+        f"XLA 2048^3 matmul in this run {peak:.0f} GFLOP/s; load average "
+        f"{machine_before['load_average'][0]:.1f} -> {machine_after['load_average'][0]:.1f}, "
+        f"trainings running {machine_before['trainings_running']} -> "
+        f"{machine_after['trainings_running']}{' (LOADED)' if loaded else ''}")
+  print(f"{'runner':<44} {'ms/frame':>9} {'fps':>6} {'GFLOP/s':>8} {'% peak':>7} {'vs ORT':>7} "
+        f"{'max |diff|':>10}")
+  for row in rows:
+    if row["status"] != "ok":
+      print(f"{row['runner']:<44} {row['status']}")
+      continue
+    fmt = lambda v, spec: format(v, spec) if v is not None else "-"
+    print(f"{row['runner']:<44} {row['ms_per_frame']:>9.1f} {row['fps']:>6.1f} "
+          f"{fmt(row['gflops_per_s'], '>8.0f'):>8} {fmt(row['pct_of_nominal_peak'], '>6.0f'):>6}% "
+          f"{fmt(row['vs_onnxruntime'], '>7.2f'):>7} {fmt(row['max_abs_diff_vs_model_apply'], '>10.1e'):>10}")
+  out = pathlib.Path(args.out)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(json.dumps({
+      "task": "ESPCN x3, one 360x640 Y frame -> 1080x1920, float32, shipped espcn_x3_y weights",
+      "rounds": args.rounds, "warmup": args.warmup, "threads": THREADS,
+      "gflop_per_frame": gflop, "nominal_peak_gflops": NOMINAL_PEAK_GFLOPS,
+      "xla_matmul_gflops_this_run": peak, "machine_loaded": loaded,
+      "machine_before": machine_before, "machine_after": machine_after,
+      "versions": _versions(), "rows": rows,
+      "times_ms": {k: [t * 1e3 for t in v] for k, v in times.items()},
+  }, indent=2) + "\n")
+  print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+  main()
