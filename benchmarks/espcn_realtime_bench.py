@@ -5,7 +5,7 @@ project's own Python the peers that are missing are reported as "not
 installed")::
 
   /tmp/fpvenv/bin/python benchmarks/espcn_realtime_bench.py \
-      [--out benchmarks/results/espcn_realtime_cpu.json] [--rounds 30]
+      [--out benchmarks/results/espcn_realtime_cpu.json] [--rounds 30] [--ablation]
 
 One 360x640 Y frame -> 1080x1920 (x3), float32, the shipped x3 weights in
 every runtime. Rounds are interleaved (each round times every runner once, in
@@ -17,6 +17,7 @@ OpenCV dnn, and an equivalent torch.nn module under torch.inference_mode.
 Each output is checked against the plain ``ESPCN.apply``. The last rows are
 the whole public calls: ``super_resolve`` (Y) and ``upscale`` (uint8 RGB,
 Y by ESPCN, Cb/Cr MATLAB bicubic), host input to host output.
+``--ablation`` adds a second table: each step of the fast path on its own.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from typing import Callable
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -38,7 +40,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import espcn_jax  # noqa: E402
-from espcn_jax import infer  # noqa: E402
+from espcn_jax import color, infer, resize  # noqa: E402
 
 THREADS = 2
 NOMINAL_PEAK_GFLOPS = 400.0   # both cores, float32 FMA (benchmarks/README.md)
@@ -170,6 +172,89 @@ def ours_upscale_rgb(params, rgb):
   return lambda: infer.upscale(host_params, rgb), None
 
 
+def _old_upscale(params, rgb, settings):
+  """The colour path before the fast path, rebuilt for the ablation.
+
+  Host colour conversion, the whole-frame ``ESPCN.apply``, Cb/Cr as
+  products with dense ``[3n, n]`` bicubic matrices, host quantization.
+  """
+  h, w = rgb.shape[:2]
+  shape = infer.bucket_shape(h, w)
+  r = 3
+
+  def matrix(n, padded):
+    m = np.zeros((padded * r, padded), np.float32)
+    m[: n * r, :n] = resize.resize_matrix(n, n * r, float(r))
+    return jnp.asarray(m)
+  rows, cols = matrix(h, shape[0]), matrix(w, shape[1])
+  mask = jnp.asarray(infer._mask(h, w, shape))
+
+  @jax.jit
+  def colour(params, ycbcr):
+    model = infer._model(params, settings["activation"], settings["centre"])
+    y = jnp.clip(model.apply({"params": params}, ycbcr[None, ..., :1], mask[None])[0], 0, 1)
+    cbcr = jnp.einsum("oh,hwc,pw->opc", rows, ycbcr[..., 1:], cols)
+    return jnp.clip(color.ycbcr_to_rgb(jnp.concatenate([y, cbcr], axis=-1)), 0.0, 1.0)
+
+  def run():
+    ycbcr = infer._pad_to(color.rgb_to_ycbcr(rgb.astype(np.float32) / 255.0), shape)
+    out = np.asarray(colour(params, ycbcr)[: h * r, : w * r])
+    return np.round(out * 255.0).astype(np.uint8)
+  return run
+
+
+def ablation(params, frame, rgb, settings, rounds: int, warmup: int) -> dict[str, list[float]]:
+  """Each step of the fast path on its own (seconds per call), interleaved.
+
+  The Y network rows run on the bucket-padded frame (384x640), as
+  ``super_resolve`` does; the chroma rows upscale the two padded planes.
+  """
+  shape = infer.bucket_shape(*frame.shape)
+  x = jnp.asarray(infer._pad_to(frame[..., None], shape)[None])
+  mask = jnp.asarray(infer._mask(*frame.shape, shape)[None])
+  x2, mask2 = jnp.concatenate([x, x]), jnp.concatenate([mask, mask])
+  width = shape[1]
+
+  def banded(rows=40, activation=None):
+    f = jax.jit(partial(infer.banded_apply, activation=activation or settings["activation"],
+                        centre=settings["centre"], band_pixels=rows * width))
+    return f
+  b40, b40_xla = banded(), banded(activation=jnp.tanh)
+  runners = {
+      "Y: whole frame, ESPCN.apply (XLA convolutions, jnp.tanh)":
+          lambda: infer._reference_forward(params, x, mask, **settings).block_until_ready(),
+      "Y: row bands of 40, jnp.tanh": lambda: b40_xla(params, x, mask).block_until_ready(),
+      "Y: row bands of 40, fast_tanh (shipped)": lambda: b40(params, x, mask).block_until_ready(),
+  }
+  for rows in (8, 16, 24, 64, 96):
+    f = banded(rows)
+    runners[f"Y: row bands of {rows}, fast_tanh"] = (
+        lambda f=f: f(params, x, mask).block_until_ready())
+  runners["Y: row bands of 40, 2 frames per call (time per call)"] = (
+      lambda: b40(params, x2, mask2).block_until_ready())
+
+  h, w = frame.shape
+  planes = jnp.asarray(np.random.default_rng(1).random((2, *shape), np.float32))
+  dense_rows = jnp.asarray(np.pad(resize.resize_matrix(h, 3 * h, 3.0),
+                                  ((0, 3 * (shape[0] - h)), (0, shape[0] - h))).astype(np.float32))
+  dense_cols = jnp.asarray(np.pad(resize.resize_matrix(w, 3 * w, 3.0),
+                                  ((0, 3 * (shape[1] - w)), (0, shape[1] - w))).astype(np.float32))
+  dense = jax.jit(lambda p, a, b: jnp.einsum("oh,chw,pw->cop", a, p, b))
+  weights = infer._phase_weights(3)
+  phase = jax.jit(lambda p, rm, cm: infer._upscale_axis(infer._upscale_axis(p, cm, weights, 2),
+                                                        rm, weights, 1))
+  rm, cm = infer._mirror_index(h, shape[0]), infer._mirror_index(w, shape[1])
+  runners["CbCr: dense bicubic matrices (einsum)"] = (
+      lambda: dense(planes, dense_rows, dense_cols).block_until_ready())
+  runners["CbCr: 5-tap phase filters (shipped)"] = (
+      lambda: phase(planes, rm, cm).block_until_ready())
+  host_params = jax.tree.map(np.asarray, params)
+  runners["upscale RGB: old path (whole frame, dense chroma, host quantize)"] = (
+      _old_upscale(params, rgb, settings))
+  runners["upscale RGB: shipped path"] = lambda: infer.upscale(host_params, rgb, **settings)
+  return interleaved(runners, rounds, warmup)
+
+
 def _gemm_peak(repeats: int = 7) -> float:
   """GFLOP/s of a 2048^3 float32 matmul in XLA: what this run's load left of the peak."""
   a = jnp.asarray(np.random.default_rng(0).random((2048, 2048), np.float32))
@@ -227,6 +312,8 @@ def main() -> None:
   parser.add_argument("--out", default="benchmarks/results/espcn_realtime_cpu.json")
   parser.add_argument("--rounds", type=int, default=30)
   parser.add_argument("--warmup", type=int, default=3)
+  parser.add_argument("--ablation", action="store_true",
+                      help="also time each step of the fast path on its own (a second table)")
   args = parser.parse_args()
 
   host_params, card = espcn_jax.load_pretrained(3)
@@ -268,6 +355,8 @@ def main() -> None:
       max_diff[name] = float(np.abs(out - ref).max())
 
   times = interleaved(runners, args.rounds, args.warmup)
+  ablation_times = (ablation(params, frame, rgb, settings, args.rounds, args.warmup)
+                    if args.ablation else {})
   peak = _gemm_peak()
   machine_after = _machine()
   ort_ms = statistics.median(times["onnxruntime"]) * 1e3 if "onnxruntime" in times else None
@@ -306,6 +395,15 @@ def main() -> None:
     print(f"{row['runner']:<44} {row['ms_per_frame']:>9.1f} {row['fps']:>6.1f} "
           f"{fmt(row['gflops_per_s'], '>8.0f'):>8} {fmt(row['pct_of_nominal_peak'], '>6.0f'):>6}% "
           f"{fmt(row['vs_onnxruntime'], '>7.2f'):>7} {fmt(row['max_abs_diff_vs_model_apply'], '>10.1e'):>10}")
+  ablation_rows = [{"variant": name, "ms": statistics.median(t) * 1e3, "min_ms": min(t) * 1e3}
+                   for name, t in ablation_times.items()]
+  if ablation_rows:
+    print(f"\nablation, median of {args.rounds} interleaved rounds "
+          "(Y rows: 360x640 bucketed to 384x640; GFLOP/s counts 10.43 GFLOP per frame)")
+    print(f"{'variant':<66} {'ms':>7} {'GFLOP/s':>8}")
+    for row in ablation_rows:
+      rate = f"{gflop / row['ms'] * 1e3:8.0f}" if row["variant"].startswith("Y:") else "       -"
+      print(f"{row['variant']:<66} {row['ms']:>7.1f} {rate}")
   out = pathlib.Path(args.out)
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(json.dumps({
@@ -314,7 +412,7 @@ def main() -> None:
       "gflop_per_frame": gflop, "nominal_peak_gflops": NOMINAL_PEAK_GFLOPS,
       "xla_matmul_gflops_this_run": peak, "machine_loaded": loaded,
       "machine_before": machine_before, "machine_after": machine_after,
-      "versions": _versions(), "rows": rows,
+      "versions": _versions(), "rows": rows, "ablation": ablation_rows,
       "times_ms": {k: [t * 1e3 for t in v] for k, v in times.items()},
   }, indent=2) + "\n")
   print(f"wrote {out}")
