@@ -131,7 +131,7 @@ def _shuffle(x: jax.Array, scale: int) -> jax.Array:
 
 
 def _band_forward(layers, xb: jax.Array, mb: jax.Array, *, act, centre: float,
-                  scale: int) -> jax.Array:
+                  scale: int, clip: bool) -> jax.Array:
   """The network on one band, as ``ESPCN.__call__`` computes it.
 
   Args:
@@ -144,6 +144,8 @@ def _band_forward(layers, xb: jax.Array, mb: jax.Array, *, act, centre: float,
     act: activation between layers.
     centre: the model's fixed centring.
     scale: upscaling factor r.
+    clip: clip the output to [0, 1] here, fused with the pixel shuffle,
+      rather than in another pass over the whole output.
 
   Returns:
     ``[B, R*r, W*r, C]`` float32: the band's rows of the upscaled output.
@@ -157,11 +159,13 @@ def _band_forward(layers, xb: jax.Array, mb: jax.Array, *, act, centre: float,
     top, bottom = top + before, bottom + after
     if i < len(layers) - 1:
       h = act(h)
-  return _shuffle(h, scale) + centre
+  out = _shuffle(h, scale) + centre
+  return jnp.clip(out, 0.0, 1.0) if clip else out
 
 
 def banded_apply(params, x: jax.Array, mask: jax.Array, *, activation="tanh",
-                 centre: float = 0.5, band_pixels: int = BAND_PIXELS) -> jax.Array:
+                 centre: float = 0.5, band_pixels: int = BAND_PIXELS,
+                 clip: bool = False) -> jax.Array:
   """``ESPCN(...).apply({"params": params}, x, mask)``, computed band by band.
 
   Traceable (call it under ``jax.jit``). Bands are ``band_rows`` rows high;
@@ -177,6 +181,8 @@ def banded_apply(params, x: jax.Array, mask: jax.Array, *, activation="tanh",
       runs as :func:`fast_tanh`. A callable is used as it is (benchmarks
       pass ``jnp.tanh`` to measure the difference).
     band_pixels: LR pixels per band (rows x W), a tuning knob.
+    clip: clip the output to [0, 1] (as ``super_resolve`` does), fused into
+      each band.
 
   Returns:
     ``[B, H*r, W*r, C]`` float32, equal to ``ESPCN.apply`` wherever a row of
@@ -206,7 +212,7 @@ def banded_apply(params, x: jax.Array, mask: jax.Array, *, activation="tanh",
     start = jnp.minimum(i * rows, height - rows)   # the last band ends at the last row
     xb = lax.dynamic_slice_in_dim(xp, start, rows + top + bottom, axis=1)
     mb = lax.dynamic_slice_in_dim(mp, start, rows + top + bottom, axis=1)
-    yb = _band_forward(layers, xb, mb, act=act, centre=centre, scale=r)
+    yb = _band_forward(layers, xb, mb, act=act, centre=centre, scale=r, clip=clip)
     return lax.dynamic_update_slice_in_dim(out, yb, start * r, axis=1)
 
   out = jnp.zeros((b, height * r, width * r, c), x.dtype)
@@ -304,8 +310,7 @@ def _reference_forward(params, x, mask, *, activation, centre):
 @functools.partial(jax.jit, static_argnames=("activation", "centre"))
 def _forward(params, x, mask, *, activation, centre):
   """``x``: ``[B, H, W, C]`` padded, ``mask``: ``[B, H, W, 1]`` -> ``[B, H*r, W*r, C]`` in [0, 1]."""
-  out = banded_apply(params, x, mask, activation=activation, centre=centre)
-  return jnp.clip(out, 0.0, 1.0)
+  return banded_apply(params, x, mask, activation=activation, centre=centre, clip=True)
 
 
 def _rgb_to_ycbcr(rgb: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -336,8 +341,7 @@ def _forward_ycbcr(params, image, mask, row_mirror, col_mirror, *, activation, c
   rgb = image.astype(jnp.float32) / 255.0 if image.dtype == jnp.uint8 else image
   y, cb, cr = _rgb_to_ycbcr(rgb)
   y = banded_apply(params, y[None, ..., None], mask[None], activation=activation,
-                   centre=centre)[0, ..., 0]
-  y = jnp.clip(y, 0.0, 1.0)   # as super_resolve does
+                   centre=centre, clip=True)[0, ..., 0]   # clipped, as super_resolve does
   weights = _phase_weights(spec_from_params(params)["scale"])
   cbcr = jnp.stack([cb, cr])                       # planes [2, H, W]: rows vectorize
   cbcr = _upscale_axis(_upscale_axis(cbcr, col_mirror, weights, axis=2), row_mirror, weights,
