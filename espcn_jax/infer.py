@@ -69,9 +69,17 @@ def _same_pads(k: int) -> tuple[int, int]:
   return before, k - 1 - before
 
 
+# Fewest rows per band: thinner bands would spend more on the halo (4 conv1
+# and 2 conv2 rows per band) than they save in cache.
+MIN_BAND_ROWS = 16
+
+
 def band_rows(height: int, width: int, band_pixels: int = BAND_PIXELS) -> int:
-  """Rows per band for a ``[height, width]`` (padded) input: about ``band_pixels`` pixels."""
-  return max(1, min(height, band_pixels // max(width, 1)))
+  """Rows per band for a ``[height, width]`` (padded) input: about ``band_pixels`` pixels.
+
+  At least ``MIN_BAND_ROWS`` (wide frames) and at most ``height``.
+  """
+  return max(1, min(height, max(MIN_BAND_ROWS, band_pixels // max(width, 1))))
 
 
 # Eigen's float tanh: odd rational p(x)/q(x) of degree 13/6 on [-c, c], where

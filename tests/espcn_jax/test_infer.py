@@ -116,8 +116,9 @@ def _paper_params(scale=3, channels=1, kernel_sizes=(5, 3, 3), activation="tanh"
     (4, 1, (3, 3, 3), "tanh", 64 * 64),    # one band
     (3, 1, (4, 3, 2), "tanh", 7 * 64),     # even kernels: 'SAME' pads unevenly
 ])
-def test_banded_apply_equals_model_apply(rng, scale, channels, kernel_sizes, activation,
-                                         band_pixels):
+def test_banded_apply_equals_model_apply(rng, monkeypatch, scale, channels, kernel_sizes,
+                                         activation, band_pixels):
+  monkeypatch.setattr(infer, "MIN_BAND_ROWS", 1)               # thin bands: many band edges
   model, params = _paper_params(scale, channels, kernel_sizes, activation)
   h, w = 37, 45                                                  # odd sizes, padded to 64x64
   shape = infer.bucket_shape(h, w, 32)
@@ -138,6 +139,7 @@ def test_banded_apply_equals_model_apply(rng, scale, channels, kernel_sizes, act
 def test_banded_apply_on_a_full_unpadded_frame(rng):
   model, params = _paper_params(seed=4)
   x = rng.random((2, 23, 30, 1)).astype(np.float32)               # a batch, no padding
+  assert infer.band_rows(23, 30, 6 * 30) == 16                    # bands at rows 0 and 7
   mask = np.ones((2, 23, 30, 1), np.float32)
   want = jax.jit(model.apply)({"params": params}, x, mask)
   got = jax.jit(functools.partial(infer.banded_apply, band_pixels=6 * 30))(params, x, mask)
