@@ -14,7 +14,9 @@ medians over the rounds after a warm-up. Every peer runs the same network:
 an ONNX graph built here by hand from our weights (Sub, Conv, Tanh, Conv,
 Tanh, Conv, DepthToSpace in PyTorch's CRD order, Add) for onnxruntime and
 OpenCV dnn, and an equivalent torch.nn module under torch.inference_mode.
-Each output is checked against the plain ``ESPCN.apply``. The last rows are
+Each output is checked against the plain ``ESPCN.apply``. "CPU ms" is the
+process CPU time per call over all threads (spin-waiting threads included).
+The last rows are
 the whole public calls: ``super_resolve`` (Y) and ``upscale`` (uint8 RGB,
 Y by ESPCN, Cb/Cr MATLAB bicubic), host input to host output.
 ``--ablation`` adds a second table: each step of the fast path on its own.
@@ -226,7 +228,7 @@ def ablation(params, frame, rgb, settings, rounds: int, warmup: int) -> dict[str
       "Y: row bands of 40, jnp.tanh": lambda: b40_xla(params, x, mask).block_until_ready(),
       "Y: row bands of 40, fast_tanh (shipped)": lambda: b40(params, x, mask).block_until_ready(),
   }
-  for rows in (8, 16, 24, 64, 96):
+  for rows in (16, 24, 32, 64, 96):
     f = banded(rows)
     runners[f"Y: row bands of {rows}, fast_tanh"] = (
         lambda f=f: f(params, x, mask).block_until_ready())
@@ -292,17 +294,27 @@ def _versions() -> dict:
   return versions
 
 
-def interleaved(runners: dict[str, Callable], rounds: int, warmup: int) -> dict[str, list[float]]:
-  """Seconds per call of each runner: ``warmup`` calls each, then ``rounds`` rounds in turn."""
+def interleaved(runners: dict[str, Callable], rounds: int, warmup: int,
+                cpu_times: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
+  """Seconds per call of each runner: ``warmup`` calls each, then ``rounds`` rounds in turn.
+
+  ``cpu_times``, if given, receives the process CPU seconds (all threads) of
+  each call: less sensitive than wall time to other processes on the machine,
+  though threads that spin while waiting count too.
+  """
   for run in runners.values():
     for _ in range(warmup):
       run()
   times = {name: [] for name in runners}
+  cpu = {name: [] for name in runners}
   for _ in range(rounds):
     for name, run in runners.items():
-      t = time.perf_counter()
+      c, t = time.process_time(), time.perf_counter()
       run()
       times[name].append(time.perf_counter() - t)
+      cpu[name].append(time.process_time() - c)
+  if cpu_times is not None:
+    cpu_times.update(cpu)
   return times
 
 
@@ -354,7 +366,8 @@ def main() -> None:
       ref = np.clip(reference, 0, 1) if "super_resolve" in name or "banded" in name else reference
       max_diff[name] = float(np.abs(out - ref).max())
 
-  times = interleaved(runners, args.rounds, args.warmup)
+  cpu_times: dict[str, list[float]] = {}
+  times = interleaved(runners, args.rounds, args.warmup, cpu_times)
   ablation_times = (ablation(params, frame, rgb, settings, args.rounds, args.warmup)
                     if args.ablation else {})
   peak = _gemm_peak()
@@ -370,6 +383,7 @@ def main() -> None:
     rows.append({
         "runner": name, "status": "ok", "ms_per_frame": ms, "fps": 1e3 / ms,
         "min_ms": min(times[name]) * 1e3,
+        "cpu_ms_per_frame": statistics.median(cpu_times[name]) * 1e3,
         "gflops_per_s": gflop / ms * 1e3 if network else None,
         "pct_of_nominal_peak": 100 * gflop / ms * 1e3 / NOMINAL_PEAK_GFLOPS if network else None,
         "vs_onnxruntime": ms / ort_ms if ort_ms else None,
@@ -386,7 +400,7 @@ def main() -> None:
         f"trainings running {machine_before['trainings_running']} -> "
         f"{machine_after['trainings_running']}{' (LOADED)' if loaded else ''}")
   print(f"{'runner':<44} {'ms/frame':>9} {'fps':>6} {'GFLOP/s':>8} {'% peak':>7} {'vs ORT':>7} "
-        f"{'max |diff|':>10}")
+        f"{'max |diff|':>10} {'CPU ms':>7}")
   for row in rows:
     if row["status"] != "ok":
       print(f"{row['runner']:<44} {row['status']}")
@@ -394,7 +408,8 @@ def main() -> None:
     fmt = lambda v, spec: format(v, spec) if v is not None else "-"
     print(f"{row['runner']:<44} {row['ms_per_frame']:>9.1f} {row['fps']:>6.1f} "
           f"{fmt(row['gflops_per_s'], '>8.0f'):>8} {fmt(row['pct_of_nominal_peak'], '>6.0f'):>6}% "
-          f"{fmt(row['vs_onnxruntime'], '>7.2f'):>7} {fmt(row['max_abs_diff_vs_model_apply'], '>10.1e'):>10}")
+          f"{fmt(row['vs_onnxruntime'], '>7.2f'):>7} {fmt(row['max_abs_diff_vs_model_apply'], '>10.1e'):>10} "
+          f"{row['cpu_ms_per_frame']:>7.1f}")
   ablation_rows = [{"variant": name, "ms": statistics.median(t) * 1e3, "min_ms": min(t) * 1e3}
                    for name, t in ablation_times.items()]
   if ablation_rows:
