@@ -1,4 +1,8 @@
-"""Make ``docs/figures/espcn_scales.png``: the shipped ESPCN models at a glance.
+"""Make ``docs/figures/espcn_scales.png`` and ``espcn_training_curves.png``.
+
+The first shows the shipped ESPCN models at a glance; the second plots the
+training logs that ship beside their weights (``espcn_jax/weights/*.metrics.jsonl``):
+validation PSNR on Set5 against the step, with the paper's figures.
 
 One row per shipped model (x2, x3, x4 Y; x3 RGB), columns LR (nearest) /
 bicubic / ESPCN / HR, on a crop of the public-domain portrait that ships with
@@ -11,6 +15,7 @@ PSNR on the whole image (Y BT.601, border = scale, MATLAB bicubic LR rounded to
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 
 import numpy as np
@@ -56,6 +61,35 @@ def rows() -> list[dict]:
   return out
 
 
+# Shi et al. 2016, Set5 PSNR (x3: trained on 91 images; x4: on ImageNet).
+PAPER_SET5 = {3: 32.55, 4: 30.90}
+
+
+def plot_curves(plt, path: pathlib.Path) -> None:
+  """Validation PSNR (Set5) against the step for every shipped model's training log."""
+  fig, ax = plt.subplots(figsize=(7.5, 4.2))
+  for stem in pretrained.available():
+    log = pretrained.WEIGHTS_DIR / f"{stem}.metrics.jsonl"
+    if not log.is_file():
+      continue
+    records = [json.loads(l) for l in log.read_text().splitlines() if l.strip()]
+    val = [r for r in records if "val_psnr" in r]
+    line, = ax.plot([r["step"] for r in val], [r["val_psnr"] for r in val], ".-", label=stem)
+    scale = int(stem.split("_")[1][1:])
+    if scale in PAPER_SET5 and stem.endswith("_y"):
+      ax.axhline(PAPER_SET5[scale], color=line.get_color(), ls=":", lw=1)
+      ax.text(0, PAPER_SET5[scale], f" paper x{scale} {PAPER_SET5[scale]}", va="bottom",
+              fontsize=8, color=line.get_color())
+  ax.set_xlabel("step (batch 64)")
+  ax.set_ylabel("Set5 PSNR (dB)")
+  ax.set_title("ESPCN training: validation PSNR (RGB model: PSNR on RGB)", fontsize=10)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--out", default="docs/figures/espcn_scales.png")
@@ -78,7 +112,10 @@ def main() -> None:
   fig.tight_layout()
   pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
   fig.savefig(args.out, dpi=90)
-  print(args.out)
+  plt.close(fig)
+  curves = pathlib.Path(args.out).with_name("espcn_training_curves.png")
+  plot_curves(plt, curves)
+  print(args.out, curves)
   for r in table:
     print(f"{r['name']:<14} bicubic {r['psnr_bicubic']:.2f} dB  ESPCN {r['psnr_espcn']:.2f} dB")
 

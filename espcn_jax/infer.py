@@ -37,8 +37,9 @@ DEFAULT_BUCKET = 32
 # widest activation of such a band, [44, 640, 64] float32, is 7 MB and stays
 # in L3 (2 MB L2 per core, 32 MB L3 here) instead of a 60 MB round trip
 # through memory; the halo (4 extra conv1 rows and 2 extra conv2 rows per
-# band) costs about 5% more arithmetic. 8-row bands measured slower (more
-# halo, more loop steps), whole frames much slower.
+# band) costs about 5% more arithmetic. Bands of 24 to 48 rows measured the
+# same within noise, 8 rows slower (more halo, more loop steps), 96 rows
+# slower, whole frames much slower.
 BAND_PIXELS = 40 * 640
 
 
@@ -193,9 +194,10 @@ def banded_apply(params, x: jax.Array, mask: jax.Array, *, activation="tanh",
       each band.
 
   Returns:
-    ``[B, H*r, W*r, C]`` float32, equal to ``ESPCN.apply`` wherever a row of
-    the mask holds a nonzero value; rows below the last such row are zero
-    (``ESPCN.apply`` gives bias-only values there, which callers crop).
+    ``[B, H*r, W*r, C]`` float32, equal to ``ESPCN.apply`` (clipped if
+    ``clip``) on every row up to the last one where the mask is nonzero.
+    Bands below that are skipped and stay zero; ``ESPCN.apply`` gives
+    bias-only values there, and callers crop them anyway.
   """
   spec = spec_from_params(params)
   if callable(activation):

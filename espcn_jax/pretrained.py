@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import shutil
 from typing import Sequence
 
 import numpy as np
@@ -131,7 +132,11 @@ def model_card(workdir: str | os.PathLike, params: dict, info: dict, *, recipe: 
 
 def export(workdir: str, *, recipe: str, eval_sets: Sequence[str] = (),
            note: str = "", out_dir: pathlib.Path = WEIGHTS_DIR) -> pathlib.Path:
-  """Write a workdir's best params and its model card into ``out_dir``."""
+  """Write a workdir's best params, model card and training log into ``out_dir``.
+
+  Files: ``espcn_x{r}_{y|rgb}.npz`` (float32 params), ``.json`` (the card,
+  :func:`model_card`) and ``.metrics.jsonl`` (the workdir's training log).
+  """
   params, info = checkpoint.load_model(workdir)
   stem = _stem(info["scale"], info["channels"])
   out_dir.mkdir(parents=True, exist_ok=True)
@@ -142,6 +147,8 @@ def export(workdir: str, *, recipe: str, eval_sets: Sequence[str] = (),
   if note:
     card["note"] = note
   (out_dir / f"{stem}.json").write_text(json.dumps(card, indent=2) + "\n")
+  # The training curve travels with the weights (docs/make_espcn_figure.py plots it).
+  shutil.copyfile(pathlib.Path(workdir) / "metrics.jsonl", out_dir / f"{stem}.metrics.jsonl")
   return out_dir / f"{stem}.npz"
 
 

@@ -181,6 +181,8 @@ def test_export_writes_weights_and_a_model_card_that_loads(tmp_path):
   out = pretrained.export(str(tmp_path / "run"), recipe=str(recipe), eval_sets=[str(images)],
                           out_dir=tmp_path / "weights")
   assert out.name == "espcn_x3_y.npz"
+  assert ((tmp_path / "weights" / "espcn_x3_y.metrics.jsonl").read_text()
+          == (tmp_path / "run" / "metrics.jsonl").read_text())
   card = json.loads((tmp_path / "weights" / "espcn_x3_y.json").read_text())
   log = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
   expected_time = sum((b["step"] - a) / b["steps_per_sec"]
