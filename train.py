@@ -2,6 +2,7 @@
 
 Tasks:
   espcn   ESPCN super-resolution (espcn_jax.train.train_and_evaluate)
+  mtcnn   MTCNN P-/R-/O-Net, one stage or the whole cascade (mtcnn_jax.train)
 
 Example::
 
@@ -19,6 +20,7 @@ import sys
 
 _TASKS = {
     "espcn": ("espcn_jax.train", "espcn_jax/configs/default.py"),
+    "mtcnn": ("mtcnn_jax.train", "mtcnn_jax/configs/cascade.py"),
 }
 
 

@@ -1,0 +1,554 @@
+"""MTCNN training: P-Net, R-Net and O-Net, one jitted step per stage, resumable.
+
+``train_and_evaluate(config, workdir)`` is what ``python train.py mtcnn``
+runs: the stage ``config.stage`` names, or with ``"all"`` the whole cascade
+in order (:func:`train_cascade`), each stage mining its samples with the
+stages trained before it. Per stage (:func:`train_stage`):
+
+1. its sample set (:func:`mtcnn_jax.sampling.stage_samples`, cached under
+   ``config.cache_dir`` or ``<workdir>/samples``);
+2. batches with a fixed composition (``ratio``, negative:positive:part:
+   landmark), batch ``s`` a pure function of ``(seed, s)``, so a resumed run
+   sees the batches of an uninterrupted one;
+3. Adam(W) steps of the multitask loss with OHEM (:mod:`mtcnn_jax.losses`),
+   jitted with the state donated, the batch sharded over a 1-D ``data`` mesh
+   and the params replicated;
+4. ``<workdir>/<stage>/``: ``ckpt/`` (orbax, latest full states),
+   ``metrics.jsonl``, ``stage.json`` (samples, steps, times); the final
+   params go to ``<workdir>/params/<stage>.npz`` in the format of the
+   shipped weights (``mtcnn_jax.params.load_params(<workdir>/params)``).
+
+Re-running the same command resumes each stage from its latest checkpoint;
+Ctrl-C saves one first. A NaN loss stops with the last good checkpoint named.
+"""
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import os
+import pathlib
+import platform
+import time
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from flax.training import train_state
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from mtcnn_jax import losses, nets, params as params_lib, sampling
+from mtcnn_jax.cascade import DetectorConfig
+
+__all__ = ["STAGES", "TrainState", "StratifiedBatches", "batch_composition", "net_outputs",
+           "create_train_state", "train_step", "eval_step", "mining_config", "crop_settings",
+           "train_stage", "train_cascade", "train_and_evaluate"]
+
+STAGES = ("pnet", "rnet", "onet")
+_TYPE_NAMES = ("negative", "positive", "part", "landmark")   # losses.NEGATIVE .. LANDMARK
+
+
+class TrainState(train_state.TrainState):
+  """Flax train state: ``step``, ``params``, ``opt_state`` (``apply_fn``/``tx`` static)."""
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def batch_composition(batch_size: int, ratio) -> tuple[int, int, int, int]:
+  """Samples of each type (negative, positive, part, landmark) in a batch.
+
+  Raises:
+    ValueError: the ratio does not divide the batch into whole samples.
+  """
+  ratio = tuple(int(r) for r in ratio)
+  if len(ratio) != 4 or min(ratio) < 0 or sum(ratio) == 0:
+    raise ValueError(f"ratio must be 4 non-negative integers (negative:positive:part:landmark), "
+                     f"got {ratio}")
+  if batch_size % sum(ratio):
+    raise ValueError(f"batch_size {batch_size} does not split {':'.join(map(str, ratio))} into "
+                     f"whole samples; use a multiple of {sum(ratio)}")
+  unit = batch_size // sum(ratio)
+  return tuple(unit * r for r in ratio)  # type: ignore[return-value]
+
+
+class StratifiedBatches:
+  """Index batches with a fixed number of samples of each type.
+
+  Each type's samples are visited in a fresh permutation per epoch, where
+  permutation ``e`` of type ``t`` is drawn from ``(seed, t, e)``: batch
+  ``step`` is a pure function of ``(seed, step)``.
+  """
+
+  def __init__(self, labels: np.ndarray, composition, seed: int):
+    self.pools = [np.flatnonzero(labels == t) for t in range(4)]
+    self.composition = tuple(int(n) for n in composition)
+    self.seed = seed
+    self._perms: dict[tuple[int, int], np.ndarray] = {}
+    for t, (pool, n) in enumerate(zip(self.pools, self.composition)):
+      if n and not len(pool):
+        raise ValueError(f"batches need {n} {_TYPE_NAMES[t]} samples each, but the sample set "
+                         f"has none (counts: {[len(p) for p in self.pools]})")
+
+  def _perm(self, t: int, epoch: int) -> np.ndarray:
+    key = (t, epoch)
+    if key not in self._perms:
+      if len(self._perms) > 16:
+        self._perms.clear()
+      self._perms[key] = np.random.default_rng([self.seed, t, epoch]).permutation(
+          len(self.pools[t]))
+    return self._perms[key]
+
+  def indices(self, step: int) -> np.ndarray:
+    """int64 ``[batch_size]`` sample indices of batch ``step``, grouped by type."""
+    out = []
+    for t, n in enumerate(self.composition):
+      if not n:
+        continue
+      size = len(self.pools[t])
+      q = step * n + np.arange(n)
+      epochs, within = q // size, q % size
+      picked = np.empty(n, np.int64)
+      for e in np.unique(epochs):
+        sel = epochs == e
+        picked[sel] = self.pools[t][self._perm(t, int(e))[within[sel]]]
+      out.append(picked)
+    return np.concatenate(out)
+
+
+def _gather(samples: sampling.SampleSet, index: np.ndarray) -> dict[str, np.ndarray]:
+  return {"images": samples.images[index], "labels": samples.labels[index],
+          "boxes": samples.boxes[index], "landmarks": samples.landmarks[index]}
+
+
+# --------------------------------------------------------------------------- model and step
+
+
+def _face_head(module, _method) -> bool:
+  return module.name == "face"
+
+
+def net_outputs(stage: str, params, images: jax.Array):
+  """A net's raw training outputs on uint8 crops.
+
+  Args:
+    stage: ``"pnet"``, ``"rnet"`` or ``"onet"``.
+    params: that net's params pytree.
+    images: uint8 (or float in [0, 255]) ``[B, s, s, 3]`` RGB, ``s`` the net's size.
+
+  Returns:
+    ``(face_logits [B, 2], box [B, 4], landmarks [B, 10] or None)`` float32;
+    the logits are the face head's input to its softmax (captured, so the
+    nets stay exactly the inference modules).
+  """
+  x = (images.astype(jnp.float32) - 127.5) * 0.0078125
+  outputs, state = _MODELS[stage].apply({"params": params}, x,
+                                         capture_intermediates=_face_head,
+                                         mutable=["intermediates"])
+  b = images.shape[0]
+  logits = state["intermediates"]["face"]["__call__"][0].reshape(b, 2)
+  landmarks = outputs[2] if stage == "onet" else None
+  return logits, outputs[1].reshape(b, 4), landmarks
+
+
+def _schedule(stage_config) -> optax.Schedule:
+  return _cosine(float(stage_config.learning_rate), int(stage_config.num_steps),
+                 int(stage_config.warmup_steps))
+
+
+@functools.lru_cache(maxsize=None)
+def _cosine(lr: float, steps: int, warmup: int) -> optax.Schedule:
+  main = optax.cosine_decay_schedule(lr, max(steps - warmup, 1), alpha=0.01)
+  if warmup <= 0:
+    return main
+  return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
+
+
+def _kernels_only(params):
+  return jax.tree_util.tree_map_with_path(
+      lambda path, _: getattr(path[-1], "key", "") == "kernel", params)
+
+
+# One model and one optimizer object per setting: the train state carries them as static
+# fields, so equal settings must give equal objects for jit to reuse its compilation.
+_MODELS = {name: cls() for name, cls in nets.NETS.items()}
+_INITS = {name: jax.jit(model.init) for name, model in _MODELS.items()}   # eager init is slow
+
+
+@functools.lru_cache(maxsize=None)
+def _optimizer(lr: float, steps: int, warmup: int, weight_decay: float):
+  return optax.adamw(_cosine(lr, steps, warmup), weight_decay=weight_decay, mask=_kernels_only)
+
+
+def create_train_state(stage: str, stage_config, key: jax.Array) -> TrainState:
+  """Fresh params (Linen's default initialisers) and AdamW with cosine decay (kernels decay)."""
+  size = nets.INPUT_SIZES[stage]
+  model = _MODELS[stage]
+  params = _INITS[stage](key, jnp.zeros((1, size, size, 3), jnp.float32))["params"]
+  tx = _optimizer(float(stage_config.learning_rate), int(stage_config.num_steps),
+                  int(stage_config.warmup_steps), float(stage_config.weight_decay))
+  return TrainState.create(apply_fn=model.apply, params=params, tx=tx)
+
+
+def _loss(params, stage, batch, weights, keep_ratio):
+  logits, box, landmarks = net_outputs(stage, params, batch["images"])
+  return losses.multitask_loss(
+      logits, box, batch["labels"], batch["boxes"], landmarks,
+      batch["landmarks"] if landmarks is not None else None,
+      weights=weights, keep_ratio=keep_ratio)
+
+
+def train_step(state: TrainState, batch: Mapping[str, jax.Array], *, stage: str,
+               weights: tuple[float, float, float], keep_ratio: float):
+  """One optimiser step; returns ``(state, metrics)`` (``loss`` and the loss terms).
+
+  ``batch``: ``images`` uint8 ``[B, s, s, 3]``, ``labels`` int8 ``[B]``,
+  ``boxes`` float32 ``[B, 4]``, ``landmarks`` float32 ``[B, 10]``.
+  """
+  (loss, metrics), grads = jax.value_and_grad(_loss, has_aux=True)(
+      state.params, stage, batch, weights, keep_ratio)
+  return state.apply_gradients(grads=grads), dict(metrics, loss=loss)
+
+
+def eval_step(params, batch: Mapping[str, jax.Array], *, stage: str,
+              weights: tuple[float, float, float]) -> dict[str, jax.Array]:
+  """The loss terms without OHEM (every classification sample counts)."""
+  loss, metrics = _loss(params, stage, batch, weights, 1.0)
+  return dict(metrics, loss=loss)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def crop_settings(config, stage: str) -> sampling.CropSettings:
+  s = config[stage]
+  if s.size != nets.INPUT_SIZES[stage]:
+    raise ValueError(f"config.{stage}.size is {s.size}, but {stage} takes "
+                     f"{nets.INPUT_SIZES[stage]}x{nets.INPUT_SIZES[stage]} crops")
+  return sampling.CropSettings(
+      size=s.size, random_negatives=s.random_negatives, near_negatives=s.near_negatives,
+      jittered=s.jittered, landmark_crops=s.landmark_crops if stage == "onet" else 0,
+      min_crop_side=config.min_crop_side, min_face_side=config.min_face_side,
+      landmark_min_iou=config.landmark_min_iou, flip_prob=config.flip_prob,
+      bands=sampling.IoUBands(config.negative_max_iou, config.part_min_iou,
+                              config.positive_min_iou))
+
+
+def mining_config(config) -> DetectorConfig:
+  """The cascade settings that propose R-Net's and O-Net's samples."""
+  m = config.mining
+  thresholds = tuple(float(t) for t in m.thresholds)
+  if len(thresholds) != 2:
+    raise ValueError(f"config.mining.thresholds must be (P-Net, R-Net), got {thresholds}")
+  return DetectorConfig(min_face_size=float(m.min_face_size), thresholds=thresholds + (0.7,),
+                        level_top_k=m.level_top_k, stage1_pool=m.stage1_pool, rnet_k=m.rnet_k,
+                        onet_k=m.onet_k)
+
+
+def _read_net(folder: str, name: str) -> dict:
+  if folder == "published":
+    return params_lib.load_params("published")[name]
+  path = pathlib.Path(folder) / f"{name}.npz"
+  if not path.is_file():
+    raise FileNotFoundError(f"{path} is missing: train {name} first (python train.py mtcnn "
+                            f"--config.stage={name}) or set config.earlier_params to a folder "
+                            f"holding {name}.npz (or 'published')")
+  with np.load(path, allow_pickle=False) as f:
+    tree = params_lib.unflatten_params({k: f[k] for k in f.files})
+  try:
+    params_lib.check_params(name, tree)
+  except ValueError as e:
+    raise ValueError(f"{path}: {e}") from None
+  return jax.tree.map(jnp.asarray, tree)
+
+
+def _earlier_params(config, workdir: pathlib.Path, stage: str) -> dict | None:
+  needed = STAGES[: STAGES.index(stage)]
+  if not needed:
+    return None
+  folder = config.earlier_params or str(workdir / "params")
+  return {name: _read_net(folder, name) for name in needed}
+
+
+# --------------------------------------------------------------------------- bookkeeping
+
+
+class _MetricsLog:
+  """``metrics.jsonl``: appended to; lines past a resumed step are dropped."""
+
+  def __init__(self, path: pathlib.Path, resume_step: int):
+    self.path = path
+    self.last: dict = {}
+    if path.exists():
+      kept = []
+      for line in path.read_text().splitlines():
+        try:
+          record = json.loads(line)
+        except json.JSONDecodeError:
+          continue          # a line half-written when the run was killed
+        if record.get("step", 0) <= resume_step:
+          kept.append(line)
+          self.last = record
+      path.write_text("".join(l + "\n" for l in kept))
+
+  def write(self, record: dict) -> None:
+    self.last = record
+    with self.path.open("a") as f:
+      f.write(json.dumps(record) + "\n")
+
+
+def _machine() -> dict:
+  return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+          "cpu_count": os.cpu_count(), "jax": jax.__version__,
+          "devices": [str(d) for d in jax.devices()]}
+
+
+def _holdout(samples: sampling.SampleSet, every: int):
+  if not every:
+    return samples, None
+  held = samples.image_ids % every == every - 1
+  if held.all() or not held.any():
+    return samples, None
+  return samples.select(~held), samples.select(held)
+
+
+def _validate(eval_fn, params, val: sampling.SampleSet, batch_size: int, sharding) -> dict:
+  """Loss terms over a held-out set, each averaged over its own samples."""
+  sums = {k: 0.0 for k in ("det", "box", "landmark", "accuracy")}
+  counts = {"det": 0.0, "box": 0.0, "landmark": 0.0}
+  for start in range(0, len(val), batch_size):
+    index = np.arange(start, min(start + batch_size, len(val)))
+    batch = _gather(val, index)
+    pad = batch_size - len(index)
+    if pad:   # label -1 belongs to no task
+      batch = {k: np.concatenate([v, np.zeros((pad,) + v.shape[1:], v.dtype)])
+               for k, v in batch.items()}
+      batch["labels"][-pad:] = -1
+    m = jax.device_get(eval_fn(params, jax.device_put(batch, sharding)))
+    for term, n in (("det", "n_det"), ("box", "n_box"), ("landmark", "n_landmark")):
+      sums[term] += float(m[term]) * float(m[n])
+      counts[term] += float(m[n])
+    sums["accuracy"] += float(m["accuracy"]) * float(m["n_det"])
+  out = {f"val_{k}": sums[k] / counts[k] for k in ("det", "box", "landmark") if counts[k]}
+  if counts["det"]:
+    out["val_accuracy"] = sums["accuracy"] / counts["det"]
+  return out
+
+
+@functools.lru_cache(maxsize=None)
+def _step_functions(stage: str, weights: tuple[float, float, float], keep_ratio: float,
+                    devices: tuple):
+  """Jitted ``(train_step, eval_step)`` over a ``data`` mesh of ``devices``, and the
+  ``(replicated, batch)`` shardings; cached, so runs in one process compile once."""
+  mesh = Mesh(np.array(devices), ("data",))
+  replicated = NamedSharding(mesh, P())
+  batch_sharding = NamedSharding(mesh, P("data"))
+  step_fn = jax.jit(functools.partial(train_step, stage=stage, weights=weights,
+                                      keep_ratio=keep_ratio),
+                    in_shardings=(replicated, batch_sharding),
+                    out_shardings=(replicated, replicated), donate_argnums=0)
+  eval_fn = jax.jit(functools.partial(eval_step, stage=stage, weights=weights),
+                    in_shardings=(replicated, batch_sharding), out_shardings=replicated)
+  return step_fn, eval_fn, replicated, batch_sharding
+
+
+# --------------------------------------------------------------------------- one stage
+
+
+def train_stage(config: ml_collections.ConfigDict, workdir: str | os.PathLike, stage: str, *,
+                step_hook: Callable[[int], Any] | None = None) -> dict[str, float]:
+  """Train one net of the cascade as ``config`` says; resumes from ``workdir``.
+
+  Args:
+    config: see ``mtcnn_jax/configs/cascade.py``.
+    workdir: the cascade's workdir (this stage uses ``<workdir>/<stage>/``
+      and writes ``<workdir>/params/<stage>.npz``).
+    stage: ``"pnet"``, ``"rnet"`` or ``"onet"``.
+    step_hook: called with the step number after every step (tests use it to
+      simulate interruptions).
+
+  Returns:
+    The last logged metrics (loss terms, validation terms if any).
+  """
+  from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
+
+  if stage not in STAGES:
+    raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
+  s = config[stage]
+  workdir = pathlib.Path(workdir).resolve()
+  stage_dir = workdir / stage
+  stage_dir.mkdir(parents=True, exist_ok=True)
+  composition = batch_composition(s.batch_size, s.ratio)
+  if stage != "onet" and composition[3]:
+    raise ValueError(f"{stage} has no landmark head; set config.{stage}.ratio's landmark share "
+                     "to 0")
+  devices = jax.devices()[: config.num_devices] if config.num_devices else jax.devices()
+  if s.batch_size % len(devices):
+    raise ValueError(f"batch_size {s.batch_size} must be divisible by the {len(devices)} "
+                     "devices for data parallelism")
+  weights = tuple(float(w) for w in s.weights)
+  step_fn, eval_fn, replicated, batch_sharding = _step_functions(
+      stage, weights, float(config.keep_ratio), tuple(devices))
+
+  earlier = _earlier_params(config, workdir, stage)
+  samples, info = sampling.stage_samples(
+      stage, crop_settings(config, stage), face_annotations=config.face_annotations,
+      landmark_annotations=config.landmark_annotations if stage == "onet" else "",
+      landmark_split=config.landmark_split, earlier_params=earlier,
+      mining=mining_config(config) if earlier is not None else None,
+      max_mined_negatives=s.max_mined_negatives,
+      mined_landmarks_per_face=s.mined_landmarks_per_face if stage == "onet" else 0,
+      landmark_candidate_min_iou=config.landmark_candidate_min_iou, seed=config.seed,
+      cache_dir=config.cache_dir or workdir / "samples", workers=config.workers,
+      progress=config.progress_bar)
+  print(f"{stage}: {len(samples)} samples {info['counts']} "
+        + ("(cached)" if info["cached"] else f"generated in {info['seconds']:.1f} s"))
+  train_set, val_set = _holdout(samples, config.holdout_every)
+  batches = StratifiedBatches(train_set.labels, composition, config.seed)
+
+  record_path = stage_dir / "stage.json"
+  old = json.loads(record_path.read_text()) if record_path.exists() else {}
+  if old.get("samples_key") not in (None, info["key"]) and (stage_dir / "ckpt").exists():
+    raise ValueError(f"{stage_dir} was trained on other samples (the data, the sampling "
+                     "settings or the earlier stages changed); use another --workdir or remove "
+                     f"{stage_dir}")
+  record = {"stage": stage, "samples_key": info["key"], "samples": info["counts"],
+            "samples_total": len(samples), "train_samples": len(train_set),
+            "val_samples": 0 if val_set is None else len(val_set),
+            "generation_seconds": old.get("generation_seconds", 0.0) + info["seconds"],
+            "batch_size": s.batch_size, "composition": dict(zip(_TYPE_NAMES, composition)),
+            "num_steps": s.num_steps}
+  record_path.write_text(json.dumps(record, indent=2) + "\n")
+
+  key = jax.random.key(config.seed)
+  state = jax.device_put(create_train_state(stage, s, jax.random.fold_in(key, STAGES.index(stage))),
+                         replicated)
+  options = ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True)
+  latest = ocp.CheckpointManager(stage_dir / "ckpt", options=options)
+  start = 0
+  if latest.latest_step() is not None:
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+    state = latest.restore(latest.latest_step(), args=ocp.args.StandardRestore(abstract))
+    start = int(state.step)
+    print(f"Resuming {stage} from step {start} in {stage_dir / 'ckpt'}")
+  log = _MetricsLog(stage_dir / "metrics.jsonl", start)
+  elapsed_before = float(log.last.get("elapsed_s", 0.0)) if start else 0.0
+
+  schedule = _schedule(s)
+
+  result: dict[str, float] = dict(log.last) if start else {}
+  pending: list[dict] = []
+  session_start = time.perf_counter()
+  tick, tick_step = session_start, start
+  bar = tqdm(total=s.num_steps, initial=start, desc=stage, unit="step", dynamic_ncols=True,
+             disable=not config.progress_bar)
+  try:
+    for step in range(start, s.num_steps):
+      batch = jax.device_put(_gather(train_set, batches.indices(step)), batch_sharding)
+      state, metrics = step_fn(state, batch)
+      pending.append(metrics)
+      done = step + 1
+      bar.update(1)
+      last = done == s.num_steps
+      eval_now = val_set is not None and (done % config.eval_every == 0 or last)
+      save_now = done % config.checkpoint_every == 0 or last
+      if done % config.log_every == 0 or last or save_now or eval_now:
+        # Metrics are fetched (a device sync) only here, and checked before any save.
+        values = jax.device_get(pending)
+        pending = []
+        losses_seen = np.array([float(v["loss"]) for v in values])
+        if not np.all(np.isfinite(losses_seen)):
+          raise FloatingPointError(
+              f"{stage}: loss became {losses_seen[~np.isfinite(losses_seen)][0]} near step "
+              f"{done}; the last good checkpoint is step {latest.latest_step()} in "
+              f"{stage_dir / 'ckpt'}. Lower config.{stage}.learning_rate, then re-run to resume.")
+        now = time.perf_counter()
+        rate = (done - tick_step) / max(now - tick, 1e-9)
+        tick, tick_step = now, done
+        record_m = {"step": done, "lr": float(schedule(done - 1)), "steps_per_sec": rate,
+                    "samples_per_sec": rate * s.batch_size,
+                    "elapsed_s": elapsed_before + now - session_start}
+        for k in ("loss", "det", "box", "landmark", "accuracy"):
+          record_m[k] = float(np.mean([float(v[k]) for v in values]))
+        if eval_now:
+          record_m.update(_validate(eval_fn, state.params, val_set, s.batch_size, batch_sharding))
+        log.write(record_m)
+        result = record_m
+        bar.set_postfix(loss=f"{record_m['loss']:.3g}", acc=f"{record_m['accuracy']:.3f}")
+        if eval_now:
+          bar.write(f"{stage} step {done}: loss {record_m['loss']:.4f}  "
+                    + "  ".join(f"{k} {v:.4f}" for k, v in record_m.items() if k.startswith("val_")))
+        if save_now:
+          latest.save(done, args=ocp.args.StandardSave(state), force=True)
+      if step_hook is not None:
+        step_hook(done)
+  except KeyboardInterrupt:
+    done = int(jax.device_get(state.step))
+    if latest.latest_step() != done:
+      latest.save(done, args=ocp.args.StandardSave(state), force=True)
+    latest.wait_until_finished()
+    print(f"Interrupted {stage} at step {done}; checkpoint saved. Re-run the same command to "
+          "resume.")
+    raise
+  finally:
+    bar.close()
+    latest.wait_until_finished()
+    latest.close()
+  params_lib.save_params({stage: jax.device_get(state.params)}, workdir / "params")
+  record.update(train_seconds=round(float(result.get("elapsed_s", 0.0)), 1),
+                final={k: v for k, v in result.items() if k != "step"})
+  record_path.write_text(json.dumps(record, indent=2) + "\n")
+  return {k: v for k, v in result.items() if isinstance(v, (int, float))}
+
+
+# --------------------------------------------------------------------------- the cascade
+
+
+def train_cascade(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
+                  step_hook: Callable[[str, int], Any] | None = None) -> dict[str, float]:
+  """P-Net, then R-Net, then O-Net, each mining with the ones before it.
+
+  Writes ``<workdir>/params/model_card.json`` (data, config, per-stage
+  samples, steps and times, machine). Finished stages are not retrained
+  (their checkpoints are complete), so re-running resumes where it stopped.
+
+  Returns:
+    Every stage's last metrics, keys prefixed with the stage (``pnet_loss``).
+  """
+  workdir = pathlib.Path(workdir).resolve()
+  if config.earlier_params:
+    raise ValueError("config.earlier_params is for training one stage; the whole cascade mines "
+                     "with the stages it trains")
+  out: dict[str, float] = {}
+  stages: dict[str, dict] = {}
+  for stage in STAGES:
+    hook = None if step_hook is None else (lambda step, stage=stage: step_hook(stage, step))
+    result = train_stage(config, workdir, stage, step_hook=hook)
+    out.update({f"{stage}_{k}": v for k, v in result.items() if k != "step"})
+    stages[stage] = json.loads((workdir / stage / "stage.json").read_text())
+  card = {
+      "name": "mtcnn_jax self-trained cascade",
+      "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      "data": {"faces": config.face_annotations,
+               "landmarks": f"{config.landmark_annotations} (split {config.landmark_split})"},
+      "command": f"python train.py mtcnn --config=mtcnn_jax/configs/cascade.py --workdir={workdir}",
+      "stages": stages,
+      "total_seconds": round(sum(st.get("generation_seconds", 0.0) + st.get("train_seconds", 0.0)
+                                 for st in stages.values()), 1),
+      "machine": _machine(),
+      "config": config.to_dict(),
+  }
+  (workdir / "params" / "model_card.json").write_text(
+      json.dumps(card, indent=2, default=str) + "\n")
+  return out
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+  """``python train.py mtcnn``: ``config.stage`` = ``all`` (the cascade) or one stage."""
+  if config.stage == "all":
+    return train_cascade(config, workdir)
+  return train_stage(config, workdir, config.stage)

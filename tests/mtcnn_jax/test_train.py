@@ -1,0 +1,195 @@
+"""MTCNN training: batches, the step, exact resume, data parallelism, export, bad states.
+
+Runs use the tiny generated face set of ``helpers`` and the cascade config's
+``smoke`` variant (a few steps of batch 20).
+"""
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mtcnn_jax import nets, params as params_lib, train
+from tests.mtcnn_jax import helpers
+
+
+@pytest.fixture(scope="module")
+def face_set(tmp_path_factory):
+  return helpers.write_face_set(tmp_path_factory.mktemp("faces"))
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+  return tmp_path_factory.mktemp("sample_cache")
+
+
+def _config(face_set, cache_dir, **overrides):
+  """Smoke config on one device unless told (the four-device test compares with it)."""
+  return helpers.smoke_config(face_set, cache_dir=str(cache_dir),
+                              **{"num_devices": 1, **overrides})
+
+
+def _losses(stage_dir):
+  lines = (stage_dir / "metrics.jsonl").read_text().splitlines()
+  return {r["step"]: r["loss"] for r in map(json.loads, lines)}
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def test_batch_composition_follows_the_ratio():
+  assert train.batch_composition(448, (3, 1, 1, 2)) == (192, 64, 64, 128)
+  assert train.batch_composition(640, (3, 1, 1, 0)) == (384, 128, 128, 0)
+  with pytest.raises(ValueError, match="multiple of 7"):
+    train.batch_composition(100, (3, 1, 1, 2))
+  with pytest.raises(ValueError, match="4 non-negative"):
+    train.batch_composition(10, (3, 1, 1))
+
+
+def test_stratified_batches_are_pure_and_cover_each_epoch():
+  labels = np.array([0] * 9 + [1] * 4 + [2] * 5, np.int8)
+  a = train.StratifiedBatches(labels, (3, 1, 1, 0), seed=7)
+  b = train.StratifiedBatches(labels, (3, 1, 1, 0), seed=7)
+  for step in (5, 0, 3):           # any order, fresh instance: the same batch
+    np.testing.assert_array_equal(a.indices(step), b.indices(step))
+  batch = a.indices(2)
+  np.testing.assert_array_equal(labels[batch], [0, 0, 0, 1, 2])
+  negatives = np.concatenate([a.indices(s)[:3] for s in range(3)])      # 9 = one epoch
+  np.testing.assert_array_equal(np.sort(negatives), np.arange(9))
+  assert not np.array_equal(a.indices(0), train.StratifiedBatches(labels, (3, 1, 1, 0), 8).indices(0))
+  with pytest.raises(ValueError, match="landmark samples"):
+    train.StratifiedBatches(labels, (3, 1, 1, 2), seed=0)
+
+
+@pytest.mark.parametrize("stage", ["pnet", "onet"])
+def test_net_outputs_are_the_logits_of_the_inference_nets(stage):
+  size = nets.INPUT_SIZES[stage]
+  params = jax.jit(nets.NETS[stage]().init)(jax.random.key(1), jnp.zeros((1, size, size, 3)))
+  params = params["params"]
+  images = np.random.default_rng(0).integers(0, 256, (3, size, size, 3)).astype(np.uint8)
+  logits, box, landmarks = jax.jit(train.net_outputs, static_argnums=0)(stage, params, images)
+  prob, *rest = jax.jit(nets.NETS[stage]().apply)({"params": params},
+                                                  (images.astype(np.float32) - 127.5) * 0.0078125)
+  np.testing.assert_allclose(jax.nn.softmax(logits)[:, 1], np.reshape(prob, -1), rtol=1e-5)
+  np.testing.assert_allclose(box, np.reshape(rest[0], (3, 4)), rtol=1e-5, atol=1e-6)
+  assert (landmarks is None) == (stage != "onet")
+
+
+def test_max_pool_gradient_is_xlas():
+  """The strided-slice gradient of max_pool_ceil equals XLA's (first maximum wins on ties)."""
+  x = jnp.asarray(np.random.default_rng(0).integers(0, 3, (2, 11, 9, 4)), jnp.float32)
+  for window, stride in ((3, 2), (2, 2)):
+    _, _, ph, pw = nets._pool_padding(x.shape, window, stride)   # pylint: disable=protected-access
+    xla = lambda v, window=window, stride=stride, ph=ph, pw=pw: jax.lax.reduce_window(
+        v, -jnp.inf, jax.lax.max, (1, window, window, 1), (1, stride, stride, 1),
+        ((0, 0), (0, ph), (0, pw), (0, 0)))
+    w = jnp.asarray(np.random.default_rng(1).normal(size=xla(x).shape), jnp.float32)
+    ours = jax.jit(jax.grad(lambda v: jnp.sum(nets.max_pool_ceil(v, window, stride) * w)))(x)
+    np.testing.assert_array_equal(ours, jax.grad(lambda v: jnp.sum(xla(v) * w))(x))
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@pytest.fixture(scope="module")
+def straight(face_set, cache_dir, tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("straight")
+  result = train.train_stage(_config(face_set, cache_dir), workdir, "pnet")
+  return workdir, result
+
+
+def test_smoke_run_writes_metrics_checkpoints_and_loadable_params(straight):
+  workdir, result = straight
+  assert np.isfinite(result["loss"]) and "val_det" in result and "val_accuracy" in result
+  assert sorted(_losses(workdir / "pnet")) == [1, 2, 3, 4, 5, 6]
+  record = json.loads((workdir / "pnet" / "stage.json").read_text())
+  assert record["num_steps"] == 6 and record["composition"] == {
+      "negative": 12, "positive": 4, "part": 4, "landmark": 0}
+  assert record["samples_total"] == record["train_samples"] + record["val_samples"]
+  with np.load(workdir / "params" / "pnet.npz") as f:
+    tree = params_lib.unflatten_params({k: f[k] for k in f.files})
+  params_lib.check_params("pnet", tree)     # the shipped weights' format
+
+
+def test_ctrl_c_then_a_crash_then_resume_give_the_losses_of_one_run(face_set, cache_dir,
+                                                                     tmp_path, straight):
+  def interrupt(step):
+    if step == 2:
+      raise KeyboardInterrupt
+
+  def crash(step):
+    if step == 5:
+      raise RuntimeError("simulated crash")
+
+  config = _config(face_set, cache_dir)
+  with pytest.raises(KeyboardInterrupt):
+    train.train_stage(config, tmp_path, "pnet", step_hook=interrupt)
+  assert max(_losses(tmp_path / "pnet")) == 2 and (tmp_path / "pnet" / "ckpt" / "2").is_dir()
+  with pytest.raises(RuntimeError):                     # the same command, crashing later
+    train.train_stage(config, tmp_path, "pnet", step_hook=crash)
+  assert max(_losses(tmp_path / "pnet")) == 5
+  assert not (tmp_path / "pnet" / "ckpt" / "5").exists()     # steps 4-5 are lost and redone
+  train.train_stage(config, tmp_path, "pnet")
+  want, got = _losses(straight[0] / "pnet"), _losses(tmp_path / "pnet")
+  assert sorted(got) == sorted(want)
+  np.testing.assert_array_equal([got[s] for s in sorted(got)], [want[s] for s in sorted(want)])
+
+
+def test_four_devices_give_the_losses_of_one(face_set, cache_dir, tmp_path, straight):
+  assert jax.device_count() == 4, "conftest sets four host devices"
+  train.train_stage(_config(face_set, cache_dir, num_devices=4), tmp_path, "pnet")
+  want, got = _losses(straight[0] / "pnet"), _losses(tmp_path / "pnet")
+  np.testing.assert_allclose([got[s] for s in sorted(got)], [want[s] for s in sorted(want)],
+                             rtol=1e-5)
+
+
+def test_nan_loss_stops_with_a_clear_error(face_set, cache_dir, tmp_path):
+  with pytest.raises(FloatingPointError, match="last good checkpoint"):
+    train.train_stage(_config(face_set, cache_dir, **{"pnet.learning_rate": float("nan")}),
+                      tmp_path, "pnet")
+
+
+def test_bad_settings_are_refused(face_set, cache_dir, tmp_path):
+  with pytest.raises(ValueError, match="divisible"):
+    train.train_stage(_config(face_set, cache_dir, num_devices=4, **{"pnet.batch_size": 10,
+                                                                      "pnet.ratio": (3, 1, 1, 0)}),
+                      tmp_path, "pnet")
+  with pytest.raises(ValueError, match="no landmark head"):
+    train.train_stage(_config(face_set, cache_dir, **{"pnet.ratio": (3, 1, 1, 2),
+                                                      "pnet.batch_size": 21}), tmp_path, "pnet")
+  with pytest.raises(FileNotFoundError, match="train pnet first"):
+    train.train_stage(_config(face_set, cache_dir), tmp_path / "fresh", "rnet")
+  with pytest.raises(ValueError, match="stage must be"):
+    train.train_stage(_config(face_set, cache_dir), tmp_path, "qnet")
+
+
+def test_a_stage_trained_on_other_samples_is_not_resumed(face_set, cache_dir, straight):
+  with pytest.raises(ValueError, match="trained on other samples"):
+    train.train_stage(_config(face_set, cache_dir, **{"pnet.jittered": 7}), straight[0], "pnet")
+
+
+@pytest.mark.slow
+def test_train_py_trains_the_whole_cascade_which_then_detects(face_set, tmp_path):
+  """``python train.py mtcnn`` end to end: mining with the trained stages, export, detection."""
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  from mtcnn_jax import detectors  # pylint: disable=import-outside-toplevel
+  landmark_set = helpers.write_landmark_set(tmp_path / "landmarks")
+  workdir = tmp_path / "run"
+  done = subprocess.run(
+      [sys.executable, "train.py", "mtcnn", "--config=mtcnn_jax/configs/cascade.py:smoke",
+       f"--workdir={workdir}", f"--config.face_annotations={face_set}",
+       f"--config.landmark_annotations={landmark_set}"],
+      cwd=helpers.REPO, capture_output=True, text=True, timeout=600, check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert "onet_loss=" in done.stdout
+  card = json.loads((workdir / "params" / "model_card.json").read_text())
+  assert set(card["stages"]) == set(train.STAGES)
+  assert card["stages"]["onet"]["samples"]["landmark"] > 0
+  params_lib.load_params(workdir / "params")
+  detect = detectors.make_detector(f"mtcnn:{workdir / 'params'}")
+  out = detect(np.zeros((64, 64, 3), np.uint8))
+  assert out["boxes"].shape[1:] == (4,) and out["landmarks"].shape[1:] == (5, 2)
