@@ -11,14 +11,50 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["DETECTORS", "OPTIONAL", "HAAR_FILES", "WITH_LANDMARKS", "make_detector",
-           "detector_settings"]
+__all__ = ["DETECTORS", "OPTIONAL", "HAAR_FILES", "WITH_LANDMARKS", "MTCNN_WEIGHTS",
+           "make_detector", "detector_settings", "is_known", "is_mtcnn", "has_landmarks",
+           "mtcnn_params_source", "mtcnn_card_settings"]
+
+# MTCNN detectors by name -> their params: "published", or a folder under mtcnn_jax/weights.
+# Any params folder is also a detector as "mtcnn:FOLDER" (e.g. a training workdir's params/).
+MTCNN_WEIGHTS = {"mtcnn": "published", "mtcnn_wider600": "wider600"}
 
 
-def _mtcnn(**settings) -> Callable[[np.ndarray], dict]:
+def is_mtcnn(name: str) -> bool:
+  """An MTCNN cascade: ``mtcnn``, a shipped self-trained set, or ``mtcnn:FOLDER``."""
+  return name in MTCNN_WEIGHTS or name.startswith("mtcnn:")
+
+
+def mtcnn_params_source(name: str) -> str:
+  """``"published"`` or the params folder of MTCNN detector ``name``."""
+  if name.startswith("mtcnn:"):
+    folder = name.split(":", 1)[1]
+    if not folder:
+      raise ValueError("detector 'mtcnn:FOLDER' needs a folder holding pnet/rnet/onet.npz")
+    return folder
+  source = MTCNN_WEIGHTS[name]
+  if source == "published":
+    return source
+  from mtcnn_jax.params import WEIGHTS_DIR  # pylint: disable=import-outside-toplevel
+  return str(WEIGHTS_DIR / source)
+
+
+def mtcnn_card_settings(source: str) -> dict:
+  """Detector settings a params folder's ``model_card.json`` recommends (``"detector"``), or {}."""
+  import json  # pylint: disable=import-outside-toplevel
+  import pathlib  # pylint: disable=import-outside-toplevel
+  card = pathlib.Path(source) / "model_card.json"
+  if source == "published" or not card.is_file():
+    return {}
+  settings = json.loads(card.read_text()).get("detector") or {}
+  return {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+
+
+def _mtcnn(source: str = "published", **settings) -> Callable[[np.ndarray], dict]:
   from mtcnn_jax.cascade import detect  # pylint: disable=import-outside-toplevel
   from mtcnn_jax.params import load_params  # pylint: disable=import-outside-toplevel
-  params = load_params("published")
+  params = load_params(source)
+  settings = {**mtcnn_card_settings(source), **settings}
 
   def run(image):
     faces = detect(image, params=params, **settings)
@@ -119,20 +155,30 @@ def _facenet_pytorch(*, min_face_size: float = 20.0, **_) -> Callable[[np.ndarra
 
 
 DETECTORS: dict[str, Callable[..., Callable[[np.ndarray], dict]]] = {
-    "mtcnn": _mtcnn,
+    **{name: functools.partial(_mtcnn, mtcnn_params_source(name)) for name in MTCNN_WEIGHTS},
     **{name: functools.partial(_haar, name) for name in HAAR_FILES},
     "dlib_hog": _dlib_hog,
     "facenet_pytorch": _facenet_pytorch,
 }
-WITH_LANDMARKS = ("mtcnn", "facenet_pytorch")     # detectors that output 5 landmarks
+WITH_LANDMARKS = (*MTCNN_WEIGHTS, "facenet_pytorch")     # detectors that output 5 landmarks
 OPTIONAL = {"dlib_hog": "dlib (pip install dlib-bin)",
             "facenet_pytorch": "facenet-pytorch and torch (see benchmarks/README.md)"}
 
 
+def is_known(name: str) -> bool:
+  return name in DETECTORS or name.startswith("mtcnn:")
+
+
+def has_landmarks(name: str) -> bool:
+  return name in WITH_LANDMARKS or is_mtcnn(name)
+
+
 def make_detector(name: str, **settings) -> Callable[[np.ndarray], dict]:
-  """The detector ``name`` (see :data:`DETECTORS`), built with ``settings``."""
-  if name not in DETECTORS:
-    raise ValueError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")
+  """The detector ``name`` (see :data:`DETECTORS`, or ``mtcnn:FOLDER``), built with ``settings``."""
+  if not is_known(name):
+    raise ValueError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}, mtcnn:FOLDER")
+  if name.startswith("mtcnn:"):
+    return _mtcnn(mtcnn_params_source(name), **settings)
   try:
     return DETECTORS[name](**settings)
   except ImportError as e:
@@ -148,9 +194,12 @@ def detector_settings(name: str, **settings) -> dict:
   import dataclasses  # pylint: disable=import-outside-toplevel
   info = {"package": f"mtcnn_jax {__version__}", "jax": jax.__version__,
           "device": str(jax.devices()[0])}
-  if name == "mtcnn":
-    config = dataclasses.replace(DetectorConfig(), **settings)
-    info.update(dataclasses.asdict(config), weights="published (mtcnn 1.0.0 wheel, MIT)")
+  if is_mtcnn(name):
+    source = mtcnn_params_source(name)
+    config = dataclasses.replace(DetectorConfig(), **{**mtcnn_card_settings(source), **settings})
+    info.update(dataclasses.asdict(config),
+                weights="published (mtcnn 1.0.0 wheel, MIT)" if source == "published"
+                else f"self-trained ({source})")
   elif name in HAAR_FILES:
     import cv2  # pylint: disable=import-outside-toplevel
     info.update(opencv=cv2.__version__, cascade=HAAR_FILES[name], scaleFactor=1.1,

@@ -102,7 +102,7 @@ def run_detector(name: str, annotations, get_image, *, progress: bool = True,
   results = {}
   for ann in tqdm(annotations, desc=name, unit="img", disable=not progress):
     image = get_image(ann)
-    bucket = canvas_shape(*image.shape[:2]) if name == "mtcnn" else None
+    bucket = canvas_shape(*image.shape[:2]) if detectors.is_mtcnn(name) else None
     if bucket not in warmed:
       detector(image)
       warmed.add(bucket)
@@ -123,18 +123,20 @@ def run(args) -> dict:
   min_face = args.min_face or None
   names = [n for n in args.detectors.split(",") if n]
   for n in names:
-    if n not in detectors.DETECTORS:
-      raise ValueError(f"unknown detector {n!r}; known: {', '.join(detectors.DETECTORS)}")
+    if not detectors.is_known(n):
+      raise ValueError(f"unknown detector {n!r}; known: {', '.join(detectors.DETECTORS)}, "
+                       "mtcnn:FOLDER")
   per_detector: dict[str, dict] = {}
   settings_by: dict[str, dict] = {}
   for name in names:
     settings = ({"min_face_size": args.min_face_size}
-                if name in ("mtcnn", "facenet_pytorch") or name in detectors.HAAR_FILES else {})
+                if detectors.is_mtcnn(name) or name == "facenet_pytorch"
+                or name in detectors.HAAR_FILES else {})
     per_detector[name] = run_detector(name, annotations, get_image,
                                       progress=not args.no_progress, **settings)
     settings_by[name] = detectors.detector_settings(name, **settings)
     if args.save_detections:
-      out = pathlib.Path(args.save_detections) / f"{name}.json"
+      out = pathlib.Path(args.save_detections) / f"{name.replace(':', '_').replace('/', '_')}.json"
       out.parent.mkdir(parents=True, exist_ok=True)
       evaluation.save_detections(out, name, settings_by[name], per_detector[name])
   for ref in [r for r in args.reference.split(",") if r]:
@@ -203,7 +205,7 @@ def _landmark_errors(args, report: dict, names: list[str]) -> None:
   anns = [a for a in evaluation.load_annotations(path) if a.split in (None, "test")]
   if args.limit:
     anns = anns[: args.limit]
-  for name in [n for n in names if n in detectors.WITH_LANDMARKS]:
+  for name in [n for n in names if detectors.has_landmarks(n)]:
     dets = run_detector(name, anns, lambda a: read_image(path.parent / a.file, mode="rgb"),
                         progress=not args.no_progress, min_face_size=args.min_face_size)
     r = evaluation.evaluate_landmarks(anns, dets)

@@ -519,7 +519,7 @@ def train_cascade(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   Returns:
     Every stage's last metrics, keys prefixed with the stage (``pnet_loss``).
   """
-  workdir = pathlib.Path(workdir).resolve()
+  given, workdir = str(workdir), pathlib.Path(workdir).resolve()
   if config.earlier_params:
     raise ValueError("config.earlier_params is for training one stage; the whole cascade mines "
                      "with the stages it trains")
@@ -535,7 +535,7 @@ def train_cascade(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
       "data": {"faces": config.face_annotations,
                "landmarks": f"{config.landmark_annotations} (split {config.landmark_split})"},
-      "command": f"python train.py mtcnn --config=mtcnn_jax/configs/cascade.py --workdir={workdir}",
+      "command": f"python train.py mtcnn --config=mtcnn_jax/configs/cascade.py --workdir={given}",
       "stages": stages,
       "total_seconds": round(sum(st.get("generation_seconds", 0.0) + st.get("train_seconds", 0.0)
                                  for st in stages.values()), 1),

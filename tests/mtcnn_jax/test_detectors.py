@@ -78,3 +78,26 @@ def test_comparison_on_the_embedded_default(tmp_path, capsys):
   folder = tmp_path / "cmp_figures"
   assert {"pr_curves.png", "roc.png", "samples.png", "report.md"} <= {p.name for p in folder.iterdir()}
   assert "haar_alt_tree" in capsys.readouterr().out
+
+
+def test_any_params_folder_is_an_mtcnn_detector_with_its_cards_settings(tmp_path):
+  """``mtcnn:FOLDER`` (e.g. a training workdir's params/) and the card's detector settings."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  from mtcnn_jax.params import WEIGHTS_DIR  # pylint: disable=import-outside-toplevel
+  for name in ("pnet", "rnet", "onet"):
+    shutil.copy(WEIGHTS_DIR / f"{name}.npz", tmp_path / f"{name}.npz")
+  (tmp_path / "model_card.json").write_text(json.dumps({"detector": {"thresholds": [0.5, 0.6,
+                                                                                     0.7]}}))
+  name = f"mtcnn:{tmp_path}"
+  assert detectors.is_known(name) and detectors.is_mtcnn(name) and detectors.has_landmarks(name)
+  assert detectors.mtcnn_card_settings(str(tmp_path)) == {"thresholds": (0.5, 0.6, 0.7)}
+  assert callable(detectors.make_detector(name))
+  info = detectors.detector_settings(name, min_face_size=30.0)
+  assert info["thresholds"] == (0.5, 0.6, 0.7) and info["min_face_size"] == 30.0
+  assert info["weights"].startswith("self-trained")
+  assert detectors.detector_settings("mtcnn")["weights"].startswith("published")
+  with pytest.raises(ValueError, match="needs a folder"):
+    detectors.make_detector("mtcnn:")
+  with pytest.raises(FileNotFoundError, match="lacks"):
+    detectors.make_detector(f"mtcnn:{tmp_path / 'nowhere'}")
+  assert not detectors.is_known("mtcnn_nothing")
