@@ -275,7 +275,15 @@ def _trainings_running() -> int:
     out = subprocess.run(["pgrep", "-f", "train.py"], capture_output=True, text=True).stdout
   except OSError:
     return -1
-  return len(out.split())
+  return sum(1 for pid in out.split() if _state(pid) not in ("T", "t"))   # paused jobs do not load
+
+
+def _state(pid: str) -> str:
+  """A process's state letter from /proc (``T`` = stopped); ``?`` if it is gone."""
+  try:
+    return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+  except (OSError, IndexError):
+    return "?"
 
 
 def _machine() -> dict:
