@@ -4,6 +4,7 @@ Examples::
 
   mtcnn-detect photo.jpg -o out/                 # out/detections.json, out/photo.jpg (annotated)
   mtcnn-detect photos/ -o out/ --aligned         # plus out/aligned/<name>_<k>.png (112x112)
+  mtcnn-detect photo.jpg -o out/ --weights=wider600   # the cascade this project trained
 
 The JSON uses the reference format: ``{"detector", "settings", "images": {name:
 {"boxes", "scores", "landmarks", "ms"}}}``, boxes ``[x1, y1, x2, y2]`` in pixels.
@@ -14,6 +15,8 @@ import argparse
 import pathlib
 import sys
 import time
+
+from mtcnn_jax import detectors
 
 __all__ = ["main"]
 
@@ -26,6 +29,7 @@ def main(argv=None) -> int:
   parser.add_argument("--min-face-size", type=float, default=20.0, help="smallest face, pixels")
   parser.add_argument("--thresholds", type=float, nargs=3, default=(0.6, 0.7, 0.7),
                       metavar=("P", "R", "O"), help="P-, R-, O-Net face thresholds")
+  parser.add_argument("--weights", default="published", help=detectors.WEIGHTS_HELP)
   parser.add_argument("--aligned", action="store_true", help="also write 112x112 aligned crops")
   parser.add_argument("--no-annotated", action="store_true", help="do not write annotated images")
   parser.add_argument("--no-progress", action="store_true")
@@ -33,7 +37,7 @@ def main(argv=None) -> int:
 
   from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
   from espcn_jax import image_io  # pylint: disable=import-outside-toplevel
-  from mtcnn_jax import detectors, draw, evaluation  # pylint: disable=import-outside-toplevel
+  from mtcnn_jax import draw, evaluation  # pylint: disable=import-outside-toplevel
   from mtcnn_jax.cascade import detect  # pylint: disable=import-outside-toplevel
   from mtcnn_jax.params import load_params  # pylint: disable=import-outside-toplevel
 
@@ -50,11 +54,12 @@ def main(argv=None) -> int:
       image_io.read_image(src)      # a single unreadable input is a usage error (exit 2)
       files = [src]
     settings = {"min_face_size": args.min_face_size, "thresholds": tuple(args.thresholds)}
-    record = detectors.detector_settings("mtcnn", **settings)
-  except (image_io.ImageError, ValueError) as e:
+    name = detectors.mtcnn_detector_name(args.weights)
+    params = load_params(detectors.mtcnn_params_source(name))
+    record = detectors.detector_settings(name, **settings)
+  except (image_io.ImageError, ValueError, FileNotFoundError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  params = load_params("published")
   results, failed, total = {}, 0, 0
   for f in tqdm(files, desc="detect", unit="img", disable=args.no_progress or len(files) == 1):
     try:
@@ -77,7 +82,9 @@ def main(argv=None) -> int:
     if len(files) == 1:
       print(f"{f}: {len(faces)} face(s) in {ms:.0f} ms (first call includes compilation)")
   out.mkdir(parents=True, exist_ok=True)
-  evaluation.save_detections(out / "detections.json", "mtcnn_jax", record, results)
+  evaluation.save_detections(out / "detections.json",
+                             "mtcnn_jax" if name == "mtcnn" else f"mtcnn_jax ({name})", record,
+                             results)
   print(f"{total} face(s) in {len(results)} image(s); {out / 'detections.json'}")
   return 1 if failed else 0
 

@@ -13,16 +13,31 @@ import numpy as np
 
 __all__ = ["DETECTORS", "OPTIONAL", "HAAR_FILES", "WITH_LANDMARKS", "MTCNN_WEIGHTS",
            "make_detector", "detector_settings", "is_known", "is_mtcnn", "has_landmarks",
-           "mtcnn_params_source", "mtcnn_card_settings"]
+           "mtcnn_params_source", "mtcnn_card_settings", "mtcnn_detector_name",
+           "WEIGHTS_HELP"]
 
 # MTCNN detectors by name -> their params: "published", or a folder under mtcnn_jax/weights.
 # Any params folder is also a detector as "mtcnn:FOLDER" (e.g. a training workdir's params/).
 MTCNN_WEIGHTS = {"mtcnn": "published", "mtcnn_wider600": "wider600"}
 
 
+WEIGHTS_HELP = ("MTCNN weights: 'published' (the original cascade), 'wider600' (trained by this "
+                "project on 600 WIDER images; see its model card), or a folder holding "
+                "pnet/rnet/onet.npz")
+
+
 def is_mtcnn(name: str) -> bool:
   """An MTCNN cascade: ``mtcnn``, a shipped self-trained set, or ``mtcnn:FOLDER``."""
   return name in MTCNN_WEIGHTS or name.startswith("mtcnn:")
+
+
+def mtcnn_detector_name(weights: str) -> str:
+  """The detector id for a ``--weights`` value: ``published``, a shipped name, or a folder."""
+  if weights == "published":
+    return "mtcnn"
+  if f"mtcnn_{weights}" in MTCNN_WEIGHTS:
+    return f"mtcnn_{weights}"
+  return f"mtcnn:{weights}"
 
 
 def mtcnn_params_source(name: str) -> str:

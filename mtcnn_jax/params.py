@@ -26,10 +26,15 @@ import numpy as np
 from mtcnn_jax import nets
 
 __all__ = ["load_params", "save_params", "check_params", "expected_shapes",
-           "flatten_params", "unflatten_params", "write_npz", "WEIGHTS_DIR", "NET_NAMES"]
+           "flatten_params", "unflatten_params", "write_npz", "WEIGHTS_DIR", "NET_NAMES",
+           "SELF_TRAINED"]
 
 WEIGHTS_DIR = pathlib.Path(__file__).parent / "weights"
 NET_NAMES: tuple[str, ...] = ("pnet", "rnet", "onet")
+
+# Cascades trained by this project, shipped in WEIGHTS_DIR/<name>/ with a
+# model_card.json (see mtcnn_jax.export).
+SELF_TRAINED: tuple[str, ...] = ("wider600",)
 _PRETTY = {"pnet": "P-Net", "rnet": "R-Net", "onet": "O-Net"}
 _SHOW = 4  # entries of each kind named in a check_params error
 
@@ -182,7 +187,9 @@ def load_params(source: str | os.PathLike = "published") -> dict[str, dict]:
   """Params for all three nets: ``{"pnet": ..., "rnet": ..., "onet": ...}``.
 
   Args:
-    source: ``"published"`` for the shipped original MTCNN weights, or a
+    source: ``"published"`` for the shipped original MTCNN weights, the name
+      of a shipped self-trained cascade (:data:`SELF_TRAINED`, e.g.
+      ``"wider600"``: trained by this project on 600 WIDER images), or a
       folder holding ``pnet.npz``, ``rnet.npz`` and ``onet.npz`` (as written
       by :func:`save_params`).
 
@@ -196,7 +203,9 @@ def load_params(source: str | os.PathLike = "published") -> dict[str, dict]:
     FileNotFoundError: a file is missing.
     ValueError: a file holds params of the wrong net or shape.
   """
-  folder = WEIGHTS_DIR if str(source) == "published" else pathlib.Path(source)
+  folder = (WEIGHTS_DIR if str(source) == "published"
+            else WEIGHTS_DIR / str(source) if str(source) in SELF_TRAINED
+            else pathlib.Path(source))
   cached = _load_cached(str(folder.resolve()))
   return jax.tree.map(lambda a: a, cached)  # fresh containers, shared (immutable) arrays
 

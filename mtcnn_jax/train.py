@@ -29,6 +29,8 @@ import json
 import os
 import pathlib
 import platform
+import shlex
+import sys
 import time
 from typing import Any, Callable, Mapping
 
@@ -508,6 +510,13 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str | os.PathLike, s
 # --------------------------------------------------------------------------- the cascade
 
 
+def _command_line(workdir: str) -> str:
+  """The command that trained this cascade: the real one (flag overrides included) under train.py."""
+  if pathlib.Path(sys.argv[0]).name == "train.py":
+    return shlex.join(["python", "train.py", *sys.argv[1:]])
+  return f"python train.py mtcnn --config=mtcnn_jax/configs/cascade.py --workdir={workdir}"
+
+
 def train_cascade(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
                   step_hook: Callable[[str, int], Any] | None = None) -> dict[str, float]:
   """P-Net, then R-Net, then O-Net, each mining with the ones before it.
@@ -535,7 +544,7 @@ def train_cascade(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
       "data": {"faces": config.face_annotations,
                "landmarks": f"{config.landmark_annotations} (split {config.landmark_split})"},
-      "command": f"python train.py mtcnn --config=mtcnn_jax/configs/cascade.py --workdir={given}",
+      "command": _command_line(given),
       "stages": stages,
       "total_seconds": round(sum(st.get("generation_seconds", 0.0) + st.get("train_seconds", 0.0)
                                  for st in stages.values()), 1),

@@ -4,6 +4,7 @@ Examples::
 
   mtcnn-video clip.mp4 --out clip_faces.mp4 --json clip_faces.jsonl
   mtcnn-video clip.mp4 --no-video --json faces.jsonl --batch-size 8 --min-face-size 40
+  mtcnn-video clip.mp4 --weights=wider600        # the cascade this project trained
 
 Writes the video with boxes, scores and landmarks drawn, and one JSON line per
 frame::
@@ -36,6 +37,8 @@ from espcn_jax.video import (PipelineStats, VideoError, VideoStats, check_frame_
                              open_writer, probe_video, quiet_ffmpeg, read_frames, run_pipeline,
                              positive_int, progress_bar, summary_line, write_frame)
 from mtcnn_jax.cascade import DetectorConfig, FaceDetections, detect_batch
+from mtcnn_jax.detectors import WEIGHTS_HELP, mtcnn_detector_name, mtcnn_params_source
+from mtcnn_jax.params import load_params
 
 __all__ = ["batches", "detect_stream", "detect_video", "frame_record", "main"]
 
@@ -61,7 +64,6 @@ def _detect_padded_batch(frames: list[np.ndarray], size: int, params, config, se
 
 def _published_if_none(params):
   if params is None:
-    from mtcnn_jax.params import load_params  # pylint: disable=import-outside-toplevel
     params = load_params("published")     # once, not per batch
   return params
 
@@ -188,6 +190,7 @@ def main(argv=None) -> int:
   parser.add_argument("--min-face-size", type=float, default=20.0, help="smallest face, pixels")
   parser.add_argument("--thresholds", type=float, nargs=3, default=(0.6, 0.7, 0.7),
                       metavar=("P", "R", "O"), help="P-, R-, O-Net face thresholds")
+  parser.add_argument("--weights", default="published", help=WEIGHTS_HELP)
   parser.add_argument("--no-progress", action="store_true")
   args = parser.parse_args(argv)
 
@@ -196,11 +199,12 @@ def main(argv=None) -> int:
   out = pathlib.Path(args.out) if args.out else src.with_name(f"{src.stem}_faces.mp4")
   json_path = pathlib.Path(args.json) if args.json else out.with_suffix(".jsonl")
   try:
+    params = load_params(mtcnn_params_source(mtcnn_detector_name(args.weights)))
     stats = detect_video(src, out=None if args.no_video else out, json_path=json_path,
-                         batch_size=args.batch_size, codec=args.codec, max_frames=args.max_frames,
+                         params=params, batch_size=args.batch_size, codec=args.codec, max_frames=args.max_frames,
                          progress=not args.no_progress, min_face_size=args.min_face_size,
                          thresholds=tuple(args.thresholds))
-  except (VideoError, ValueError) as e:
+  except (VideoError, ValueError, FileNotFoundError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   except KeyboardInterrupt:

@@ -63,6 +63,21 @@ def test_detect_cli_writes_json_annotated_and_aligned(tmp_path):
   assert Image.open(tmp_path / "out" / "aligned" / "hopper_0.png").size == (112, 112)
 
 
+def test_detect_cli_runs_the_self_trained_cascade_and_refuses_bad_weights(tmp_path, capsys):
+  image = tmp_path / "hopper.png"
+  Image.open(HOPPER).save(image)
+  assert cli.main([str(image), "-o", str(tmp_path / "out"), "--weights=wider600",
+                   "--no-annotated"]) == 0
+  record = json.loads((tmp_path / "out" / "detections.json").read_text())
+  assert record["detector"] == "mtcnn_jax (mtcnn_wider600)"
+  assert "self-trained" in record["settings"]["weights"]
+  assert len(record["images"]["hopper.png"]["boxes"]) == 1
+  capsys.readouterr()
+  assert cli.main([str(image), "-o", str(tmp_path / "out2"), "--weights", str(tmp_path)]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("error: ") and "pnet.npz" in err and "Traceback" not in err
+
+
 def test_evaluate_mtcnn_saves_reference_format_detections(shared_data, tmp_path, capsys):
   data = shared_data / "faces" / "wider_val_dev" / "annotations.json"
   code = evaluate_cli.main(["mtcnn", f"--data={data}", "--detectors=mtcnn", "--limit=3",
