@@ -49,8 +49,9 @@ class DetectorConfig:
       budget only costs work in proportion to the candidates really present:
       NMS blocks and R-/O-Net chunks without a valid candidate are skipped).
     rnet_chunk, onet_chunk: R-Net/O-Net batch chunks (crop + network); chunks
-      holding no valid candidate are skipped. (On CPU R-Net runs fastest per
-      crop in larger batches, O-Net in batches of about 32.)
+      holding no valid candidate are skipped. (On CPU R-Net runs fastest per crop
+      in batches of about 64; O-Net's chunk of 16 wastes less on the few
+      candidates it usually gets: 640x480 frames 54 -> 46 ms against 32.)
     resize: ``"area"`` (as facenet-pytorch and ipazc resample) or
       ``"bilinear"`` (the original MATLAB code); see :mod:`mtcnn_jax.pyramid`.
     nms_plus_one: NMS overlaps with MATLAB's inclusive-pixel ``+1`` areas (the
@@ -67,7 +68,7 @@ class DetectorConfig:
   onet_k: int = 2048
   max_faces: int = 1024
   rnet_chunk: int = 64
-  onet_chunk: int = 32
+  onet_chunk: int = 16
   resize: str = "area"
   nms_plus_one: bool = False
 
@@ -156,14 +157,17 @@ def _stage1(pnet_params, image, height, width, config: DetectorConfig, table=Non
                                           method=config.resize, table=table)
     prob, offsets = PNet().apply({"params": pnet_params}, _normalize(level)[None],
                                  valid_size=(vh, vw))
+    # No more slots than the level has cells: small levels stay small.
     b, s, o, v = pyramid.candidate_boxes(prob[0], offsets[0], vh, vw, scale,
-                                         config.thresholds[0], config.level_top_k)
-    v = v & nms(b, s, v, t_level, plus_one=config.nms_plus_one)   # per-scale, 'union'
+                                         config.thresholds[0],
+                                         min(config.level_top_k, prob[0].size))
+    # per-scale, 'union'; top_k output is already in NMS order
+    v = v & nms(b, s, v, t_level, plus_one=config.nms_plus_one, presorted=True)
     parts.append((b, s, o, v))
   b, s, o, v = (jnp.concatenate(p) for p in zip(*parts))
   s, v, b, o = _compact(min(config.stage1_pool, s.shape[0]), s, v, b, o)
   overflow = jnp.maximum(jnp.sum(jnp.concatenate([p[3] for p in parts])) - config.stage1_pool, 0)
-  v = v & nms(b, s, v, t_cross, plus_one=config.nms_plus_one)   # across scales
+  v = v & nms(b, s, v, t_cross, plus_one=config.nms_plus_one, presorted=True)  # across scales
   b = box_ops.calibrate(b, o, plus_one=False)          # regw = x2 - x1 in stage 1
   b = box_ops.truncate(box_ops.square(b))              # rerec, fix
   overflow += jnp.maximum(jnp.sum(v) - config.rnet_k, 0)

@@ -47,7 +47,7 @@ def _block_keep(candidates, overlap_block, threshold):
 
 
 def nms(boxes, scores, valid, threshold: float, *, method: str = "union",
-        plus_one: bool = True, block: int = 128):
+        plus_one: bool = True, block: int = 128, presorted: bool = False):
   """Greedy NMS over fixed slots.
 
   Args:
@@ -59,10 +59,14 @@ def nms(boxes, scores, valid, threshold: float, *, method: str = "union",
     method: ``"union"`` (IoU) or ``"min"`` (intersection over the smaller box).
     plus_one: MATLAB inclusive-pixel areas (the original's convention).
     block: boxes are processed in score order, ``block`` at a time: each block
-      is first suppressed by every box kept before it (one ``[K, block]``
-      overlap pass), then resolved by the fixed point within the block. Blocks
-      holding no valid box are skipped, so the cost follows the number of real
-      boxes, not ``K``.
+      is first suppressed by the boxes kept in the blocks before it (one
+      ``[block, block]`` overlap per earlier block), then resolved by the
+      fixed point within the block. Only the blocks holding valid boxes (the
+      first ones in score order) are visited, so the cost follows the number
+      of real boxes, not ``K``.
+    presorted: the slots are already in :func:`nms_order` (valid slots first,
+      by descending score; e.g. ``lax.top_k`` output), so the sort is skipped.
+      The result is the same; only use it when that order is guaranteed.
 
   Returns:
     ``[K]`` bool keep mask in the input order. Ties in score keep the earlier slot.
@@ -72,25 +76,27 @@ def nms(boxes, scores, valid, threshold: float, *, method: str = "union",
     return jnp.zeros((0,), bool)
   block = min(block, k)
   pad = -k % block
-  order = nms_order(scores, valid)
-  sorted_boxes = jnp.pad(boxes[order], ((0, pad), (0, 0)))
-  sorted_valid = jnp.pad(valid[order], (0, pad))
+  order = None if presorted else nms_order(scores, valid)
+  sorted_boxes = jnp.pad(boxes if presorted else boxes[order], ((0, pad), (0, 0)))
+  sorted_valid = jnp.pad(valid if presorted else valid[order], (0, pad))
   n_blocks = (k + pad) // block
+  # [n_blocks, block, ...] views: block b of the score order is row b.
+  box_blocks = sorted_boxes.reshape(n_blocks, block, 4)
+  valid_blocks = sorted_valid.reshape(n_blocks, block)
 
-  def visit(b, keep):
-    start = b * block
-    block_boxes = jax.lax.dynamic_slice_in_dim(sorted_boxes, start, block)
-    block_valid = jax.lax.dynamic_slice_in_dim(sorted_valid, start, block)
+  def visit(b, keep):                     # keep: [n_blocks, block], rows >= b still False
+    block_boxes, block_valid = box_blocks[b], valid_blocks[b]
 
-    def resolve(keep):
-      # Kept boxes of earlier blocks (later entries of `keep` are still False).
-      overlap = iou_matrix(sorted_boxes, block_boxes, method=method, plus_one=plus_one)
-      suppressed = jnp.any(keep[:, None] & (overlap > threshold), axis=0)
-      within = iou_matrix(block_boxes, block_boxes, method=method, plus_one=plus_one)
-      block_keep = _block_keep(block_valid & ~suppressed, within, threshold)
-      return jax.lax.dynamic_update_slice_in_dim(keep, block_keep, start, 0)
+    def by_earlier(j, suppressed):        # the boxes kept in block j < b
+      overlap = iou_matrix(box_blocks[j], block_boxes, method=method, plus_one=plus_one)
+      return suppressed | jnp.any(keep[j][:, None] & (overlap > threshold), axis=0)
 
-    return jax.lax.cond(jnp.any(block_valid), resolve, lambda keep: keep, keep)
+    suppressed = jax.lax.fori_loop(0, b, by_earlier, jnp.zeros((block,), bool))
+    within = iou_matrix(block_boxes, block_boxes, method=method, plus_one=plus_one)
+    return keep.at[b].set(_block_keep(block_valid & ~suppressed, within, threshold))
 
-  keep = jax.lax.fori_loop(0, n_blocks, visit, jnp.zeros((k + pad,), bool))
-  return jnp.zeros((k,), bool).at[order].set(keep[:k])
+  # Valid slots come first in score order, so only the first blocks hold any.
+  n_active = (jnp.sum(sorted_valid, dtype=jnp.int32) + block - 1) // block
+  keep = jax.lax.fori_loop(0, n_active, visit, jnp.zeros((n_blocks, block), bool))
+  keep = keep.reshape(-1)[:k]
+  return keep if presorted else jnp.zeros((k,), bool).at[order].set(keep)

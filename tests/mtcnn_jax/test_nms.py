@@ -250,3 +250,20 @@ def test_blocked_nms_matches_oracle_across_block_boundaries(rng, block):
   keep = np.asarray(run(boxes, scores, valid))
   np.testing.assert_array_equal(keep, _greedy_nms(boxes, scores, valid, 0.5,
                                                   overlap=_overlap_formula))
+
+
+@pytest.mark.parametrize("block", [4, 128])
+@_SETTINGS
+@given(data=st.data())
+def test_presorted_input_skips_the_sort_with_the_same_result(data, block):
+  """Slots already in nms_order (valid first, by descending score; ties kept in slot order),
+  as lax.top_k leaves them: presorted=True must give exactly the sorted run's mask."""
+  boxes, scores, valid = data.draw(_problem(False))
+  order = np.asarray(nms_order(scores, valid))
+  boxes, scores, valid = boxes[order], scores[order], valid[order]
+  run = jax.jit(functools.partial(nms, threshold=0.5, plus_one=False, block=block),
+                static_argnames=("presorted",))
+  np.testing.assert_array_equal(np.asarray(run(boxes, scores, valid, presorted=True)),
+                                np.asarray(run(boxes, scores, valid)))
+  np.testing.assert_array_equal(np.asarray(run(boxes, scores, valid, presorted=True)),
+                                _greedy_nms(boxes, scores, valid, 0.5, "union", False))

@@ -361,3 +361,15 @@ def test_crop_and_resize_random_boxes(rows):
   for k in range(len(boxes)):
     np.testing.assert_allclose(got[k], _crop_ref(img, _IMG_H, _IMG_W, boxes[k], 7),
                                rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape, height, width", [((64, 48, 3), 64, 48), ((64, 48, 3), 50, 33),
+                                                  ((37, 29, 3), 30, 29), ((8, 8, 1), 1, 1)])
+def test_summed_area_table_matches_numpy_prefix_sums(rng, shape, height, width):
+  image = rng.integers(0, 256, shape).astype(np.float32)
+  got = np.asarray(jax.jit(pyramid.summed_area_table)(image, height, width))
+  valid = np.zeros(shape, np.int64)
+  valid[:height, :width] = image[:height, :width]
+  want = np.pad(valid.cumsum(0).cumsum(1), ((1, 0), (1, 0), (0, 0)))
+  assert got.dtype == np.int32 and got.shape == want.shape
+  np.testing.assert_array_equal(got, want)
