@@ -193,3 +193,13 @@ def test_train_py_trains_the_whole_cascade_which_then_detects(face_set, tmp_path
   detect = detectors.make_detector(f"mtcnn:{workdir / 'params'}")
   out = detect(np.zeros((64, 64, 3), np.uint8))
   assert out["boxes"].shape[1:] == (4,) and out["landmarks"].shape[1:] == (5, 2)
+
+
+def test_model_card_records_the_real_command_with_flag_overrides(monkeypatch):
+  monkeypatch.setattr("sys.argv", ["train.py", "mtcnn", "--config=mtcnn_jax/configs/cascade.py",
+                                   "--workdir=runs/x", "--config.pnet.num_steps=9"])
+  assert train._command_line("runs/x") == ("python train.py mtcnn --config=mtcnn_jax/configs/"
+                                           "cascade.py --workdir=runs/x --config.pnet.num_steps=9")
+  monkeypatch.setattr("sys.argv", ["pytest"])              # called from Python: the plain recipe
+  assert train._command_line("runs/x").endswith("--config=mtcnn_jax/configs/cascade.py "
+                                                "--workdir=runs/x")
