@@ -19,7 +19,9 @@ process CPU time per call over all threads (spin-waiting threads included).
 The last rows are
 the whole public calls: ``super_resolve`` (Y) and ``upscale`` (uint8 RGB,
 Y by ESPCN, Cb/Cr MATLAB bicubic), host input to host output.
-``--ablation`` adds a second table: each step of the fast path on its own.
+``--ablation`` adds a second table: each step of the fast path on its own, and
+a layer split (the banded loop cut after conv1, conv2 and conv3: differences
+give each layer's time).
 """
 from __future__ import annotations
 
@@ -205,6 +207,44 @@ def _old_upscale(params, rgb, settings):
   return run
 
 
+def _first_layers(params, depth: int, rows: int = 40):
+  """The shipped banded loop cut after ``depth`` convolutions (for the layer split).
+
+  Each band's result is reduced to a few numbers so that nothing after the
+  cut is computed or written; differences between depths give each layer's
+  time (convolution, its bias, tanh and mask), and the full path minus
+  depth 3 gives the pixel shuffle, clip and output write.
+  """
+  layers = [(params[f"conv{i}"]["kernel"], params[f"conv{i}"]["bias"]) for i in (1, 2, 3)]
+  halo = sum(sum(infer._same_pads(k.shape[0])) for k, _ in layers)
+
+  @jax.jit
+  def run(x, mask):
+    height = x.shape[1]
+    top = sum(infer._same_pads(k.shape[0])[0] for k, _ in layers)
+    pad = ((0, 0), (top, halo - top), (0, 0), (0, 0))
+    xp, mp = jnp.pad(x, pad), jnp.pad(mask, pad)
+
+    def body(i, acc):
+      start = jnp.minimum(i * rows, height - rows)
+      h = jax.lax.dynamic_slice_in_dim(xp, start, rows + halo, axis=1) - 0.5
+      mb = jax.lax.dynamic_slice_in_dim(mp, start, rows + halo, axis=1)
+      t = b = 0
+      for n, (kernel, bias) in enumerate(layers[:depth]):
+        h = infer._conv_rows(h * mb[:, t:mb.shape[1] - b], kernel, bias)
+        before, after = infer._same_pads(kernel.shape[0])
+        t, b = t + before, b + after
+        if n < 2:
+          h = infer.fast_tanh(h)
+      return acc + jnp.sum(h[:, :1, :8])
+
+    # As banded_apply: only the bands up to the last row holding image pixels.
+    row_valid = jnp.any(mask > 0, axis=(0, 2, 3))
+    last = jnp.max(jnp.where(row_valid, jnp.arange(1, height + 1), 0))
+    return jax.lax.fori_loop(0, (last + rows - 1) // rows, body, jnp.zeros((), jnp.float32))
+  return run
+
+
 def ablation(params, frame, rgb, settings, rounds: int, warmup: int) -> dict[str, list[float]]:
   """Each step of the fast path on its own (seconds per call), interleaved.
 
@@ -232,6 +272,10 @@ def ablation(params, frame, rgb, settings, rounds: int, warmup: int) -> dict[str
     f = banded(rows)
     runners[f"Y: row bands of {rows}, fast_tanh"] = (
         lambda f=f: f(params, x, mask).block_until_ready())
+  for depth, what in ((1, "conv1 + tanh"), (2, "conv1-2 + tanh"), (3, "conv1-3, no shuffle")):
+    f = _first_layers(params, depth)
+    runners[f"Y: layer split: bands of 40, {what} only"] = (
+        lambda f=f: f(x, mask).block_until_ready())
   runners["Y: row bands of 40, 2 frames per call (time per call)"] = (
       lambda: b40(params, x2, mask2).block_until_ready())
 
@@ -425,7 +469,8 @@ def main() -> None:
           "(Y rows: 360x640 bucketed to 384x640; GFLOP/s counts 10.43 GFLOP per frame)")
     print(f"{'variant':<66} {'ms':>7} {'GFLOP/s':>8}")
     for row in ablation_rows:
-      rate = f"{gflop / row['ms'] * 1e3:8.0f}" if row["variant"].startswith("Y:") else "       -"
+      whole = row["variant"].startswith("Y:") and "layer split" not in row["variant"]
+      rate = f"{gflop / row['ms'] * 1e3:8.0f}" if whole else "       -"
       print(f"{row['variant']:<66} {row['ms']:>7.1f} {rate}")
   out = pathlib.Path(args.out)
   out.parent.mkdir(parents=True, exist_ok=True)
