@@ -29,16 +29,15 @@ def _annotation_path(data: str) -> pathlib.Path:
 def wider_example_to_annotation(example: dict, file: str, height: int, width: int):
   """A TFDS ``wider_face`` example -> :class:`evaluation.ImageAnnotation`.
 
-  TFDS boxes are normalised ``[ymin, xmin, ymax, xmax]``; faces flagged
-  ``invalid`` become ignore regions (as WIDER's own evaluation treats them).
+  TFDS boxes are normalised ``[ymin, xmin, ymax, xmax]``. Faces flagged
+  invalid, heavily blurred or heavily occluded become ignore regions, the
+  rule of the shared WIDER subsets (:func:`mtcnn_jax.tfds_faces.wider_face_record`).
   """
-  faces = example["faces"]
-  bbox = np.asarray(faces["bbox"], np.float64).reshape(-1, 4)
-  xyxy = np.stack([bbox[:, 1] * width, bbox[:, 0] * height, bbox[:, 3] * width,
-                   bbox[:, 2] * height], axis=1)
-  invalid = np.asarray(faces.get("invalid", np.zeros(len(bbox))), bool).reshape(-1)
+  from mtcnn_jax.tfds_faces import wider_face_record  # pylint: disable=import-outside-toplevel
+  record = wider_face_record(example, file, height, width)
   return evaluation.ImageAnnotation(file=file, width=width, height=height,
-                                    boxes=xyxy[~invalid], ignore=xyxy[invalid])
+                                    boxes=np.asarray(record["boxes"], np.float64).reshape(-1, 4),
+                                    ignore=np.asarray(record["ignore"], np.float64).reshape(-1, 4))
 
 
 def _tfds_wider_face(spec: str):

@@ -43,7 +43,7 @@ import orbax.checkpoint as ocp
 from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from mtcnn_jax import losses, nets, params as params_lib, sampling
+from mtcnn_jax import losses, nets, params as params_lib, sampling, tfds_faces
 from mtcnn_jax.cascade import DetectorConfig
 
 __all__ = ["STAGES", "TrainState", "StratifiedBatches", "batch_composition", "net_outputs",
@@ -397,9 +397,14 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str | os.PathLike, s
       stage, weights, float(config.keep_ratio), tuple(devices))
 
   earlier = _earlier_params(config, workdir, stage)
+  # "tfds:wider_face:train" / "tfds:celeb_a:train" are written out once under the workdir.
+  faces = tfds_faces.resolve(config.face_annotations, workdir / "tfds",
+                             progress=config.progress_bar)
+  landmarks = (tfds_faces.resolve(config.landmark_annotations, workdir / "tfds",
+                                  progress=config.progress_bar) if stage == "onet" else "")
   samples, info = sampling.stage_samples(
-      stage, crop_settings(config, stage), face_annotations=config.face_annotations,
-      landmark_annotations=config.landmark_annotations if stage == "onet" else "",
+      stage, crop_settings(config, stage), face_annotations=faces,
+      landmark_annotations=landmarks,
       landmark_split=config.landmark_split, earlier_params=earlier,
       mining=mining_config(config) if earlier is not None else None,
       max_mined_negatives=s.max_mined_negatives,

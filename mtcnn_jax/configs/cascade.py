@@ -48,9 +48,11 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.task = "mtcnn"
   c.stage = "all"                   # all | pnet | rnet | onet
+  # Annotation files in the ../shared/data/faces format, or prepared TFDS splits
+  # ("tfds:wider_face:train", "tfds:celeb_a:train"; see mtcnn_jax/tfds_faces.py).
   c.face_annotations = "../shared/data/faces/wider_train_subset/annotations.json"
   c.landmark_annotations = "../shared/data/faces/landmarks_sun2013_net7876/annotations.json"
-  c.landmark_split = "train"
+  c.landmark_split = "train"        # with a TFDS spec, its split is the one written out
   c.earlier_params = ""             # nets to mine with: "" = <workdir>/params, a folder, "published"
   c.cache_dir = ""                  # sample sets: "" = <workdir>/samples
   c.workers = 2                     # processes for the random crops
