@@ -50,8 +50,8 @@ class DetectorConfig:
       NMS blocks and R-/O-Net chunks without a valid candidate are skipped).
     rnet_chunk, onet_chunk: R-Net/O-Net batch chunks (crop + network); chunks
       holding no valid candidate are skipped. (On CPU R-Net runs fastest per crop
-      in batches of about 64; O-Net's chunk of 16 wastes less on the few
-      candidates it usually gets: 640x480 frames 54 -> 46 ms against 32.)
+      in batches of about 64; O-Net's chunk of 16 wastes less than 32 on the
+      few candidates it usually gets, and was no slower on crowded photos.)
     resize: ``"area"`` (as facenet-pytorch and ipazc resample) or
       ``"bilinear"`` (the original MATLAB code); see :mod:`mtcnn_jax.pyramid`.
     nms_plus_one: NMS overlaps with MATLAB's inclusive-pixel ``+1`` areas (the
@@ -117,9 +117,18 @@ def _normalize(x):
 
 
 def _compact(k: int, scores, valid, *arrays):
-  """The ``k`` best valid slots (descending score) of each array, and their validity."""
+  """The ``k`` best valid slots (descending score) of each array, and their validity.
+
+  Always ``k`` slots: with fewer inputs (a small canvas has few P-Net cells)
+  the rest are invalid zeros, so ``detect_padded`` keeps its fixed shapes.
+  """
   order = nms_order(scores, valid)[:k]
-  return (scores[order], valid[order], *[a[order] for a in arrays])
+  pad = k - order.shape[0]
+
+  def take(a):
+    a = a[order]
+    return jnp.pad(a, ((0, pad),) + ((0, 0),) * (a.ndim - 1)) if pad else a
+  return (take(scores), take(valid), *[take(a) for a in arrays])
 
 
 def _chunked(fn, x, valid, chunk: int):

@@ -33,10 +33,16 @@ def is_mtcnn(name: str) -> bool:
 
 def mtcnn_detector_name(weights: str) -> str:
   """The detector id for a ``--weights`` value: ``published``, a shipped name, or a folder."""
-  if weights == "published":
+  if weights in ("published", "mtcnn"):
     return "mtcnn"
+  if weights in MTCNN_WEIGHTS:                       # a detector id, e.g. mtcnn_wider600
+    return weights
   if f"mtcnn_{weights}" in MTCNN_WEIGHTS:
     return f"mtcnn_{weights}"
+  import os  # pylint: disable=import-outside-toplevel
+  if not os.path.isdir(weights):
+    names = ", ".join(["published"] + [k[len("mtcnn_"):] for k in MTCNN_WEIGHTS if k != "mtcnn"])
+    raise ValueError(f"--weights {weights!r} is neither a shipped set ({names}) nor a folder")
   return f"mtcnn:{weights}"
 
 

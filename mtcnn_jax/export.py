@@ -1,8 +1,8 @@
 """Ship a cascade trained by ``train.py mtcnn`` inside the package, with its model card.
 
 The shipped folder ``mtcnn_jax/weights/<name>/`` holds ``pnet.npz``,
-``rnet.npz`` and ``onet.npz`` (loadable with ``load_params("<name>")`` or as
-the detector ``mtcnn_<name>``), ``<stage>.metrics.jsonl`` (each stage's
+``rnet.npz`` and ``onet.npz`` (loadable by path, and by name once registered:
+see :func:`export`), ``<stage>.metrics.jsonl`` (each stage's
 training log) and ``model_card.json``: the training card that
 :func:`mtcnn_jax.train.train_cascade` wrote (data, command, per-stage samples,
 steps and times, machine, config) plus ``results``, copied from an
@@ -22,7 +22,9 @@ import argparse
 import json
 import os
 import pathlib
+import re
 import shutil
+import sys
 
 from mtcnn_jax import params as params_lib
 
@@ -48,7 +50,10 @@ def export(workdir: str | os.PathLike, *, report: str | os.PathLike, name: str,
     report: an ``evaluate.py mtcnn`` JSON report that scored
       ``mtcnn:<workdir>/params`` (the cascade's own figures) and others
       (kept under ``results.for_comparison``).
-    name: folder name under ``weights_dir``; the detector becomes ``mtcnn_<name>``.
+    name: folder name under ``weights_dir``. To load it by name
+      (``load_params("<name>")``, detector ``mtcnn_<name>``, ``--weights=<name>``)
+      add it to :data:`mtcnn_jax.params.SELF_TRAINED` and
+      :data:`mtcnn_jax.detectors.MTCNN_WEIGHTS`; any folder also loads by path.
     evaluation_command: the command that made ``report`` (recorded in the card).
     command: replaces the card's training command (for cards written before
       ``train.py`` recorded flag overrides).
@@ -61,6 +66,9 @@ def export(workdir: str | os.PathLike, *, report: str | os.PathLike, name: str,
     FileNotFoundError: params, card or report missing.
     ValueError: the report does not hold this cascade.
   """
+  if not re.fullmatch(r"[a-z0-9][a-z0-9_]*", name) or name == "published":
+    raise ValueError(f"name must be lower-case letters, digits and '_' (not 'published'), "
+                     f"got {name!r}")
   workdir = pathlib.Path(workdir)
   source = workdir / "params"
   params_lib.load_params(source)                       # all three nets present, shapes right
@@ -80,8 +88,7 @@ def export(workdir: str | os.PathLike, *, report: str | os.PathLike, name: str,
       "min_face": scored["min_face"], "protocol": scored["protocol"],
       "command": evaluation_command,
       detector: _figures(detectors[ours[0]]),
-      "for_comparison": {k: _figures(v) for k, v in detectors.items()
-                         if not k.startswith("mtcnn:")},
+      "for_comparison": {k: _figures(v) for k, v in detectors.items() if k != ours[0]},
   }
   out = pathlib.Path(weights_dir) / name
   out.mkdir(parents=True, exist_ok=True)
@@ -95,7 +102,7 @@ def export(workdir: str | os.PathLike, *, report: str | os.PathLike, name: str,
   return out
 
 
-def _main() -> None:
+def main(argv=None) -> int:
   parser = argparse.ArgumentParser(
       description="Ship a trained MTCNN cascade in mtcnn_jax/weights/NAME with a model card "
                   "holding an evaluate.py mtcnn report's figures.",
@@ -108,11 +115,16 @@ def _main() -> None:
                       help="the command that made --report (recorded in the card)")
   parser.add_argument("--command", default=None,
                       help="replace the card's training command (e.g. add flag overrides)")
-  args = parser.parse_args()
-  out = export(args.workdir, report=args.report, name=args.name,
-               evaluation_command=args.evaluation_command, command=args.command)
+  args = parser.parse_args(argv)
+  try:
+    out = export(args.workdir, report=args.report, name=args.name,
+                 evaluation_command=args.evaluation_command, command=args.command)
+  except (FileNotFoundError, ValueError, KeyError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
   print(f"shipped {out}")
+  return 0
 
 
 if __name__ == "__main__":
-  _main()
+  sys.exit(main())

@@ -162,8 +162,11 @@ def save_params(params: Mapping[str, Mapping], folder: str | os.PathLike) -> lis
 
 
 def _read_net(path: pathlib.Path, name: str) -> dict:
-  with np.load(path, allow_pickle=False) as f:
-    flat = {k: f[k].astype(np.float32) for k in f.files}
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      flat = {k: f[k].astype(np.float32) for k in f.files}
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    raise ValueError(f"{path}: not a readable .npz of {name} params ({e})") from None
   params = unflatten_params(flat)
   try:
     check_params(name, params)

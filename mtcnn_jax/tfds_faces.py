@@ -8,7 +8,7 @@ trains like the shared data::
 
   python train.py mtcnn --config=mtcnn_jax/configs/cascade.py --workdir=runs/mtcnn_full \\
       --config.face_annotations=tfds:wider_face:train \\
-      --config.landmark_annotations=tfds:celeb_a:train --config.landmark_split=train
+      --config.landmark_annotations=tfds:celeb_a:train
 
 (``train.py`` calls :func:`resolve`, which writes ``<workdir>/tfds/<name>_<split>/``
 on first use and reuses it afterwards), or by hand::
@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 __all__ = ["wider_face_record", "celeb_a_record", "box_from_landmarks", "write_annotations",
-           "export", "resolve", "RECORD_MAKERS", "CELEB_A_POINTS"]
+           "export", "resolve", "base_split", "spec_split", "RECORD_MAKERS", "CELEB_A_POINTS"]
 
 # celeb_a's landmark keys in the project's point order (image-left eye, right
 # eye, nose, image-left and right mouth corner).
@@ -123,6 +123,19 @@ def _suffix(data: bytes) -> str:
   raise ValueError("an example's image is neither JPEG nor PNG")
 
 
+def base_split(split: str) -> str:
+  """A TFDS split without slicing: ``"train[:20000]"`` -> ``"train"``."""
+  return split.split("[", 1)[0]
+
+
+def spec_split(annotations: str) -> str | None:
+  """The base split a ``tfds:`` spec names (``None`` for annotation files)."""
+  if not annotations.startswith("tfds:"):
+    return None
+  from espcn_jax import tfds_data  # pylint: disable=import-outside-toplevel
+  return base_split(tfds_data.parse_tfds_spec(annotations)[1])
+
+
 def write_annotations(name: str, split: str, examples: Iterable[Mapping[str, Any]],
                       out_dir: str | os.PathLike, *, total: int | None = None,
                       progress: bool = True) -> pathlib.Path:
@@ -160,7 +173,7 @@ def write_annotations(name: str, split: str, examples: Iterable[Mapping[str, Any
     except (OSError, ValueError) as e:
       raise ValueError(f"{name}:{split} example {i}: unreadable image ({e})") from e
     (out / file).write_bytes(data)
-    extra = {"split": split} if make is celeb_a_record else {}
+    extra = {"split": base_split(split)} if make is celeb_a_record else {}
     entries.append(make(example, file, height, width, **extra))
   if not entries:
     raise ValueError(f"{name}:{split} has no examples")

@@ -405,7 +405,9 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str | os.PathLike, s
   samples, info = sampling.stage_samples(
       stage, crop_settings(config, stage), face_annotations=faces,
       landmark_annotations=landmarks,
-      landmark_split=config.landmark_split, earlier_params=earlier,
+      # A TFDS landmark split trains on the split it names (slicing dropped).
+      landmark_split=tfds_faces.spec_split(config.landmark_annotations) or config.landmark_split,
+      earlier_params=earlier,
       mining=mining_config(config) if earlier is not None else None,
       max_mined_negatives=s.max_mined_negatives,
       mined_landmarks_per_face=s.mined_landmarks_per_face if stage == "onet" else 0,

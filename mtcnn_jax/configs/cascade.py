@@ -52,7 +52,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # ("tfds:wider_face:train", "tfds:celeb_a:train"; see mtcnn_jax/tfds_faces.py).
   c.face_annotations = "../shared/data/faces/wider_train_subset/annotations.json"
   c.landmark_annotations = "../shared/data/faces/landmarks_sun2013_net7876/annotations.json"
-  c.landmark_split = "train"        # with a TFDS spec, its split is the one written out
+  c.landmark_split = "train"        # ignored for a TFDS spec: the spec's own split is used
   c.earlier_params = ""             # nets to mine with: "" = <workdir>/params, a folder, "published"
   c.cache_dir = ""                  # sample sets: "" = <workdir>/samples
   c.workers = 2                     # processes for the random crops

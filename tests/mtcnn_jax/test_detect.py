@@ -138,3 +138,17 @@ def test_list_and_array_thresholds_are_accepted(hopper):
   config = mtcnn_jax.DetectorConfig(thresholds=np.array([0.6, 0.7, 0.7]))
   by_config = mtcnn_jax.detect(hopper, config=config)
   np.testing.assert_array_equal(by_kwarg.boxes, by_config.boxes)
+
+
+@pytest.mark.parametrize("canvas, min_face", [((128, 128), 100.0), ((128, 256), 20.0)])
+def test_detect_padded_always_has_max_faces_slots(canvas, min_face):
+  """Small canvases have fewer P-Net cells than the budgets; the slots stay fixed."""
+  import dataclasses  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from mtcnn_jax.params import load_params  # pylint: disable=import-outside-toplevel
+  config = dataclasses.replace(detect_lib.DetectorConfig(), min_face_size=min_face)
+  out = jax.eval_shape(lambda im: detect_lib.detect_padded(load_params(), im, 100, 100, config),
+                       jax.ShapeDtypeStruct((*canvas, 3), jnp.float32))
+  k = config.max_faces
+  assert out.boxes.shape == (k, 4) and out.scores.shape == (k,)
+  assert out.landmarks.shape == (k, 5, 2) and out.valid.shape == (k,)

@@ -51,8 +51,24 @@ def test_export_ships_params_logs_and_the_reports_figures(tmp_path):
   assert card["results"]["command"] == "evaluate ..."
   assert card["results"]["mtcnn_demo"]["ap"] == scored[f"mtcnn:{workdir / 'params'}"]["ap"]
   assert card["results"]["for_comparison"]["haar_alt2"]["ap"] == scored["haar_alt2"]["ap"]
+  assert f"mtcnn:{workdir / 'params'}" not in card["results"]["for_comparison"]
   assert set(card["stages"]) == set(train.STAGES)          # the training card is kept
   params_lib.load_params(out)
+
+
+def test_export_cli_errors_are_one_line(tmp_path, capsys):
+  assert export.main([str(tmp_path / "missing"), f"--report={tmp_path / 'r.json'}"]) == 2
+  assert capsys.readouterr().err.startswith("error: ")
+  workdir = _workdir(tmp_path)
+  assert export.main([str(workdir), f"--report={tmp_path / 'r.json'}", "--name=../x"]) == 2
+  assert "name must be" in capsys.readouterr().err
+
+
+def test_a_corrupt_params_file_is_named(tmp_path):
+  workdir = _workdir(tmp_path)
+  (workdir / "params" / "rnet.npz").write_bytes(b"PK\x03\x04 truncated zip")
+  with pytest.raises(ValueError, match="rnet.npz: not a readable .npz of rnet params"):
+    params_lib.load_params(workdir / "params")
 
 
 def test_export_refuses_a_report_without_the_cascade(tmp_path):
@@ -68,11 +84,15 @@ def test_export_refuses_a_report_without_the_cascade(tmp_path):
 # --------------------------------------------------------------------------- the shipped cascade
 
 
-def test_shipped_cascade_is_a_named_detector_and_weights_value():
+def test_shipped_cascade_is_a_named_detector_and_weights_value(tmp_path):
   assert "wider600" in params_lib.SELF_TRAINED
   assert detectors.mtcnn_detector_name("wider600") == "mtcnn_wider600"
+  assert detectors.mtcnn_detector_name("mtcnn_wider600") == "mtcnn_wider600"
   assert detectors.mtcnn_detector_name("published") == "mtcnn"
-  assert detectors.mtcnn_detector_name("runs/x/params") == "mtcnn:runs/x/params"
+  assert detectors.mtcnn_detector_name(str(tmp_path)) == f"mtcnn:{tmp_path}"
+  with pytest.raises(ValueError, match=r"'wider60' is neither a shipped set \(published, "
+                                       r"wider600\) nor a folder"):
+    detectors.mtcnn_detector_name("wider60")
   assert detectors.mtcnn_params_source("mtcnn_wider600") == str(SHIPPED)
   for name in params_lib.SELF_TRAINED:
     assert f"mtcnn_{name}" in detectors.MTCNN_WEIGHTS

@@ -101,6 +101,12 @@ def test_written_celeb_a_split_loads_as_landmark_faces(tmp_path):
   np.testing.assert_allclose(faces[0].points[0], np.round(helpers.HOPPER_POINTS))
   with pytest.raises(ValueError, match="no image of split 'test'"):
     sampling.load_landmark_annotations(path, split="test")
+  # A sliced split records its base split, the one training asks for.
+  sliced = tfds_faces.write_annotations("celeb_a", "train[:1]", examples[:1], tmp_path / "s",
+                                        progress=False)
+  assert len(sampling.load_landmark_annotations(sliced, split="train")) == 1
+  assert tfds_faces.spec_split("tfds:celeb_a:test[:10%]") == "test"
+  assert tfds_faces.spec_split("faces/annotations.json") is None
 
 
 def test_bad_examples_and_datasets_are_clear_errors(tmp_path):
