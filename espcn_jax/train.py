@@ -192,27 +192,6 @@ def _check_workdir(workdir: pathlib.Path, config) -> None:
           "use another --workdir")
 
 
-class _MetricsLog:
-  """``metrics.jsonl``: appended to; lines past a resumed step are dropped."""
-
-  def __init__(self, path: pathlib.Path, resume_step: int):
-    self.path = path
-    if path.exists():
-      kept = []
-      for line in path.read_text().splitlines():
-        try:
-          record = json.loads(line)
-        except json.JSONDecodeError:
-          continue          # a line half-written when the run was killed
-        if record.get("step", 0) <= resume_step:
-          kept.append(line)
-      path.write_text("".join(l + "\n" for l in kept))
-
-  def write(self, record: dict) -> None:
-    with self.path.open("a") as f:
-      f.write(json.dumps(record) + "\n")
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        *, step_hook: Callable[[int], Any] | None = None) -> dict[str, float]:
   """Train ESPCN as ``config`` says, checkpointing into ``workdir``.
@@ -269,7 +248,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     state = latest.restore(latest.latest_step(), args=ocp.args.StandardRestore(abstract))
     start = int(state.step)
     print(f"Resuming from step {start} in {workdir / 'ckpt'}")
-  log = _MetricsLog(workdir / "metrics.jsonl", start)
+  log = checkpoint.MetricsLog(workdir / "metrics.jsonl", start)
 
   step_fn = jax.jit(
       lambda s, lr, hr: train_step(s, lr, hr, loss_type=config.loss),

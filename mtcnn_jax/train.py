@@ -43,6 +43,7 @@ import orbax.checkpoint as ocp
 from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from espcn_jax.checkpoint import MetricsLog
 from mtcnn_jax import losses, nets, params as params_lib, sampling, tfds_faces
 from mtcnn_jax.cascade import DetectorConfig
 
@@ -279,30 +280,6 @@ def _earlier_params(config, workdir: pathlib.Path, stage: str) -> dict | None:
 # --------------------------------------------------------------------------- bookkeeping
 
 
-class _MetricsLog:
-  """``metrics.jsonl``: appended to; lines past a resumed step are dropped."""
-
-  def __init__(self, path: pathlib.Path, resume_step: int):
-    self.path = path
-    self.last: dict = {}
-    if path.exists():
-      kept = []
-      for line in path.read_text().splitlines():
-        try:
-          record = json.loads(line)
-        except json.JSONDecodeError:
-          continue          # a line half-written when the run was killed
-        if record.get("step", 0) <= resume_step:
-          kept.append(line)
-          self.last = record
-      path.write_text("".join(l + "\n" for l in kept))
-
-  def write(self, record: dict) -> None:
-    self.last = record
-    with self.path.open("a") as f:
-      f.write(json.dumps(record) + "\n")
-
-
 def _machine() -> dict:
   return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
           "cpu_count": os.cpu_count(), "jax": jax.__version__,
@@ -444,7 +421,7 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str | os.PathLike, s
     state = latest.restore(latest.latest_step(), args=ocp.args.StandardRestore(abstract))
     start = int(state.step)
     print(f"Resuming {stage} from step {start} in {stage_dir / 'ckpt'}")
-  log = _MetricsLog(stage_dir / "metrics.jsonl", start)
+  log = MetricsLog(stage_dir / "metrics.jsonl", start)
   elapsed_before = float(log.last.get("elapsed_s", 0.0)) if start else 0.0
 
   schedule = _schedule(s)
