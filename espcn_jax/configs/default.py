@@ -53,3 +53,26 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   elif variant:
     raise ValueError(f"unknown config variant {variant!r} (known: smoke)")
   return c
+
+
+def shipped_recipe(variant: str, *, scale: int, num_steps: int, channels: int = 1,
+                   init_from: str = "runs/espcn_x3_quick") -> ml_collections.ConfigDict:
+  """The recipe of the shipped models (x2.py, x3.py, x4.py, x3_rgb.py differ only in these).
+
+  T91 + BSDS200 with scale augmentation (copies shrunk to 0.8 and 0.6),
+  validated on Set5, Adam 3e-3; ``init_from`` a warm start ("" for none).
+  A ``variant`` (e.g. ``smoke``) keeps the data and shape but not the schedule.
+  """
+  c = get_config(variant)
+  c.scale, c.channels = scale, channels
+  c.train_data = "../shared/data/sr/T91,../shared/data/sr/BSDS200"
+  c.val_data = "../shared/data/sr/Set5"
+  c.scale_augment = (1.0, 0.8, 0.6)
+  if not variant:
+    c.init_from = init_from
+    c.num_steps = num_steps
+    c.learning_rate = 3e-3
+    c.log_every = 500
+    c.eval_every = 5_000
+    c.checkpoint_every = 2_500
+  return c

@@ -20,16 +20,4 @@ from espcn_jax.configs import default
 
 
 def get_config(variant: str = ""):
-  c = default.get_config(variant)
-  c.scale = 4
-  c.train_data = "../shared/data/sr/T91,../shared/data/sr/BSDS200"
-  c.val_data = "../shared/data/sr/Set5"
-  c.scale_augment = (1.0, 0.8, 0.6)
-  if not variant:
-    c.init_from = "runs/espcn_x3_quick"
-    c.num_steps = 40_000
-    c.learning_rate = 3e-3
-    c.log_every = 500
-    c.eval_every = 5_000
-    c.checkpoint_every = 2_500
-  return c
+  return default.shipped_recipe(variant, scale=4, num_steps=40_000)
