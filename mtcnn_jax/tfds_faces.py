@@ -115,6 +115,15 @@ RECORD_MAKERS: dict[str, Callable[..., dict]] = {"wider_face": wider_face_record
 """TFDS dataset name (without version) -> its entry maker."""
 
 
+def _record_maker(name: str) -> Callable[..., dict]:
+  """The entry maker of TFDS dataset ``name`` (version and config ignored), or ``ValueError``."""
+  base = name.split(":")[0].split("/")[0]
+  if base not in RECORD_MAKERS:
+    raise ValueError(f"no annotation mapping for TFDS dataset {name!r}; known: "
+                     f"{', '.join(RECORD_MAKERS)}")
+  return RECORD_MAKERS[base]
+
+
 def _suffix(data: bytes) -> str:
   if data.startswith(b"\x89PNG"):
     return ".png"
@@ -153,11 +162,7 @@ def write_annotations(name: str, split: str, examples: Iterable[Mapping[str, Any
   """
   from PIL import Image  # pylint: disable=import-outside-toplevel
   from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
-  base = name.split(":")[0].split("/")[0]
-  if base not in RECORD_MAKERS:
-    raise ValueError(f"no annotation mapping for TFDS dataset {name!r}; known: "
-                     f"{', '.join(RECORD_MAKERS)}")
-  make = RECORD_MAKERS[base]
+  make = _record_maker(name)
   out = pathlib.Path(out_dir)
   (out / "images").mkdir(parents=True, exist_ok=True)
   safe_split = "".join(c if c.isalnum() else "_" for c in split)
@@ -201,9 +206,7 @@ def export(spec: str, out_dir: str | os.PathLike, *, data_dir: str | None = None
   if parsed is None:
     raise ValueError(f"not a TFDS spec (tfds:NAME[:SPLIT]): {spec!r}")
   name, split = parsed
-  if name.split(":")[0].split("/")[0] not in RECORD_MAKERS:
-    raise ValueError(f"no annotation mapping for TFDS dataset {name!r}; known: "
-                     f"{', '.join(RECORD_MAKERS)}")
+  _record_maker(name)                      # an unknown dataset fails before TFDS is touched
   data_dir = data_dir or os.environ.get("TFDS_DATA_DIR")
   source = tfds_data.open_data_source(name, split, data_dir,
                                       decoders={"image": tfds.decode.SkipDecoding()})
