@@ -103,6 +103,19 @@ def ours_fast(params, frame, settings):
   return run, lambda out: np.asarray(out)[0, : h * r, : w * r, 0]
 
 
+def ours_one_band_per_step(params, frame, settings):
+  """The banded path as it was before bands ran side by side (``chains=1``)."""
+  shape = infer.bucket_shape(*frame.shape)
+  x = jnp.asarray(infer._pad_to(frame[..., None], shape)[None])
+  mask = jnp.asarray(infer._mask(*frame.shape, shape)[None])
+  h, w = frame.shape
+  forward = jax.jit(partial(infer.banded_apply, clip=True, chains=1, **settings))
+
+  def run():
+    return forward(params, x, mask).block_until_ready()
+  return run, lambda out: np.asarray(out)[0, : h * 3, : w * 3, 0]
+
+
 def ours_reference(params, frame, settings):
   x = jnp.asarray(frame[None, ..., None])
   mask = jnp.ones_like(x)
@@ -208,7 +221,7 @@ def _old_upscale(params, rgb, settings):
 
 
 def _first_layers(params, depth: int, rows: int = 40):
-  """The shipped banded loop cut after ``depth`` convolutions (for the layer split).
+  """The banded loop, one band per step, cut after ``depth`` convolutions (layer split).
 
   Each band's result is reduced to a few numbers so that nothing after the
   cut is computed or written; differences between depths give each layer's
@@ -257,24 +270,32 @@ def ablation(params, frame, rgb, settings, rounds: int, warmup: int) -> dict[str
   x2, mask2 = jnp.concatenate([x, x]), jnp.concatenate([mask, mask])
   width = shape[1]
 
-  def banded(rows=40, activation=None):
+  def banded(rows=40, activation=None, chains=infer.BAND_CHAINS):
     f = jax.jit(partial(infer.banded_apply, activation=activation or settings["activation"],
-                        centre=settings["centre"], band_pixels=rows * width))
+                        centre=settings["centre"], band_pixels=rows * width, chains=chains))
     return f
-  b40, b40_xla = banded(), banded(activation=jnp.tanh)
+  b40, b40_xla, b40_one = banded(), banded(activation=jnp.tanh, chains=1), banded(chains=1)
   runners = {
       "Y: whole frame, ESPCN.apply (XLA convolutions, jnp.tanh)":
           lambda: infer._reference_forward(params, x, mask, **settings).block_until_ready(),
-      "Y: row bands of 40, jnp.tanh": lambda: b40_xla(params, x, mask).block_until_ready(),
-      "Y: row bands of 40, fast_tanh (shipped)": lambda: b40(params, x, mask).block_until_ready(),
+      "Y: row bands of 40, 1 per step, jnp.tanh":
+          lambda: b40_xla(params, x, mask).block_until_ready(),
+      "Y: row bands of 40, 1 per step, fast_tanh":
+          lambda: b40_one(params, x, mask).block_until_ready(),
+      f"Y: row bands of 40, {infer.BAND_CHAINS} per step, fast_tanh (shipped)":
+          lambda: b40(params, x, mask).block_until_ready(),
   }
+  for chains in (2, 4):   # 9 bands of 40 rows: 2 or 4 per step repeat the last band
+    f = banded(chains=chains)
+    runners[f"Y: row bands of 40, {chains} per step"] = (
+        lambda f=f: f(params, x, mask).block_until_ready())
   for rows in (16, 24, 32, 64, 96):
     f = banded(rows)
-    runners[f"Y: row bands of {rows}, fast_tanh"] = (
+    runners[f"Y: row bands of {rows}, {infer.BAND_CHAINS} per step"] = (
         lambda f=f: f(params, x, mask).block_until_ready())
   for depth, what in ((1, "conv1 + tanh"), (2, "conv1-2 + tanh"), (3, "conv1-3, no shuffle")):
     f = _first_layers(params, depth)
-    runners[f"Y: layer split: bands of 40, {what} only"] = (
+    runners[f"Y: layer split: bands of 40, 1 per step, {what} only"] = (
         lambda f=f: f(x, mask).block_until_ready())
   runners["Y: row bands of 40, 2 frames per call (time per call)"] = (
       lambda: b40(params, x2, mask2).block_until_ready())
@@ -391,6 +412,7 @@ def main() -> None:
 
   factories = {
       "ours: banded jit (infer._forward)": ours_fast,
+      "ours: banded, 1 band per step (before)": ours_one_band_per_step,
       "ours: plain ESPCN.apply jit (old path)": ours_reference,
       "onnxruntime": onnxruntime_peer,
       "PyTorch (CPU)": pytorch_peer,

@@ -146,6 +146,24 @@ def test_banded_apply_on_a_full_unpadded_frame(rng):
   np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("chains", [1, 2, 3, 5, 40])
+def test_banded_apply_does_not_depend_on_the_chains_per_step(rng, monkeypatch, chains):
+  # 37 valid rows in bands of 4: 10 bands, so most chain counts leave a last
+  # step with repeated bands; 40 chains is more than the 16 bands of the canvas.
+  monkeypatch.setattr(infer, "MIN_BAND_ROWS", 1)
+  _, params = _paper_params(seed=6)
+  shape = infer.bucket_shape(37, 45, 32)
+  x = infer._pad_to(rng.random((37, 45, 1)).astype(np.float32), shape)[None]
+  mask = infer._mask(37, 45, shape)[None]
+  one = functools.partial(infer.banded_apply, band_pixels=4 * 64, clip=True)
+  want = np.asarray(jax.jit(functools.partial(one, chains=1))(params, x, mask))
+  got = np.asarray(jax.jit(functools.partial(one, chains=chains))(params, x, mask))
+  np.testing.assert_array_equal(got, want)          # the same operations on every band
+  assert np.all(want[:, 40 * 3:] == 0) and np.any(want[:, 36 * 3:37 * 3] != 0)
+  empty = jax.jit(functools.partial(one, chains=chains))(params, x, np.zeros_like(mask))
+  assert not np.any(np.asarray(empty))              # no valid row: no band at all
+
+
 def test_super_resolve_equals_the_reference_forward(rng):
   _, params = _paper_params(seed=5)
   lr = rng.random((29, 51, 1)).astype(np.float32)
