@@ -122,7 +122,7 @@ def _compact(k: int, scores, valid, *arrays):
   Always ``k`` slots: with fewer inputs (a small canvas has few P-Net cells)
   the rest are invalid zeros, so ``detect_padded`` keeps its fixed shapes.
   """
-  order = nms_order(scores, valid)[:k]
+  order = nms_order(scores, valid, min(k, scores.shape[0]))
   pad = k - order.shape[0]
 
   def take(a):

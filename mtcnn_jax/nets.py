@@ -100,13 +100,15 @@ def max_pool_ceil(x: jax.Array, window: int, stride: int) -> jax.Array:
   Returns:
     ``[B, pool_out_size(H, k, s), pool_out_size(W, k, s), C]``, same dtype.
   """
-  _, _, pad_h, pad_w = _pool_padding(x.shape, window, stride)
-  # A Python -inf (not a traced array) keeps this a plain max-pool for XLA.
-  return jax.lax.reduce_window(
-      x, -jnp.inf, jax.lax.max,
-      window_dimensions=(1, window, window, 1),
-      window_strides=(1, stride, stride, 1),
-      padding=((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
+  oh, ow, pad_h, pad_w = _pool_padding(x.shape, window, stride)
+  # The maximum of window x window strided slices, not lax.reduce_window: XLA
+  # fuses the slices with the producer (bias, PReLU) into one loop, where
+  # reduce_window ran as a separate pass, about 20% of R-Net's time on CPU.
+  # Maxima are exact, so the result is the same.
+  xp = jnp.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), constant_values=-jnp.inf)
+  span_h, span_w = stride * (oh - 1) + 1, stride * (ow - 1) + 1
+  rows = functools.reduce(jnp.maximum, [xp[:, i:i + span_h:stride] for i in range(window)])
+  return functools.reduce(jnp.maximum, [rows[:, :, j:j + span_w:stride] for j in range(window)])
 
 
 def _max_pool_forward(x, window, stride):

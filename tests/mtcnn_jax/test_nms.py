@@ -227,6 +227,18 @@ def test_nms_order_sorts_valid_by_score_then_slot():
   np.testing.assert_array_equal(np.asarray(jax.jit(nms_order)(scores, valid)), [1, 4, 0, 2, 3])
 
 
+@pytest.mark.parametrize("n, k", [(1, 1), (50, 50), (300, 17), (3000, 1000)])
+def test_nms_order_is_numpys_stable_sort_with_many_ties(rng, n, k):
+  """The top_k order against an obviously correct stable sort: valid slots by
+  descending score, ties (scores drawn from 5 values) and invalid slots in slot order."""
+  scores = rng.choice(np.float32([0.61, 0.7, 0.7001, 0.95, 1.0]), n)
+  valid = rng.uniform(size=n) < 0.6
+  key = np.where(valid, scores.astype(np.float64), -np.inf)
+  want = np.argsort(-key, kind="stable")[:k]
+  got = jax.jit(nms_order, static_argnums=2)(scores, valid, k)
+  np.testing.assert_array_equal(np.asarray(got), want)
+
+
 def test_jit_with_partial_static_arguments():
   """``functools.partial`` binding the static settings also jits (as detect.py uses it)."""
   f = jax.jit(functools.partial(nms, threshold=0.5, method="min", plus_one=False))
