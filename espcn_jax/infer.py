@@ -12,8 +12,9 @@ activations (``[rows, W, 64]`` float32) in the CPU caches, where a whole-frame
 pass streams 60 MB activations through memory, and a freshly allocated
 activation of that size costs page faults on every call. Each band recomputes
 the few rows of context (``halo``) its convolutions need at its edges, and
-bands that hold only bucket padding are skipped. It computes the same
-function as ``ESPCN.apply`` (differences are float rounding, below 1e-6).
+bands that hold only bucket padding are skipped. Each loop step computes
+``BAND_CHAINS`` bands side by side, as independent chains that XLA's runtime
+spreads over the cores. It computes the same function as ``ESPCN.apply`` (differences are float rounding, below 1e-6).
 ``benchmarks/README.md`` has the measurements behind these choices.
 """
 from __future__ import annotations
