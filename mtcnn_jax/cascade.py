@@ -50,8 +50,8 @@ class DetectorConfig:
       NMS blocks and R-/O-Net chunks without a valid candidate are skipped).
     rnet_chunk, onet_chunk: R-Net/O-Net batch chunks (crop + network); chunks
       holding no valid candidate are skipped. (On CPU, with pooling fused into
-      the PReLU, R-Net chunks of 32 measured 3-5% faster than 64 on crowded
-      640x480 and 1024-px photos, 96 and more slower; O-Net's chunk of 16
+      the PReLU, R-Net chunks of 32 measured about 5% faster than 64 on crowded
+      640x480 photos (benchmarks/mtcnn_ab.py), 96 and more slower; O-Net's chunk of 16
       wastes less than 32 on the few candidates it usually gets, and was no
       slower on crowded photos.)
     resize: ``"area"`` (as facenet-pytorch and ipazc resample) or

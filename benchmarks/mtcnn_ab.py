@@ -1,0 +1,122 @@
+"""The session-4 MTCNN speed changes, A/B in one process, on 640x480 frames.
+
+Usage::
+
+  python benchmarks/mtcnn_ab.py [--images 8] [--rounds 7] [--out benchmarks/results/mtcnn_ab_cpu.json]
+
+Three builds of the whole cascade (``detect_padded``, published weights), jitted
+side by side and timed interleaved on the first ``--images`` photos of
+../shared/data/faces/wider_val_dev at 640x480 (as ``mtcnn_bench.py`` makes them):
+
+* ``before``: the candidate order by a full stable ``argsort`` and max pooling
+  by ``lax.reduce_window``, with R-Net chunks of 64 (session 3's code);
+* ``+ top_k order``: ``nms_order`` by ``lax.top_k`` (the shipped code);
+* ``+ sliced pooling``: also pooling as strided-slice maxima (shipped);
+* ``+ R-Net chunks of 32``: the shipped cascade.
+
+The builds swap the old functions in before tracing, so one process measures
+all of them; every build's detections are checked equal to the shipped one's.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import importlib
+import json
+import pathlib
+import platform
+import statistics
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from espcn_jax.image_io import read_image  # noqa: E402
+from mtcnn_bench import DATA, _to_640x480  # noqa: E402
+from mtcnn_jax import cascade, evaluation, nets  # noqa: E402
+from mtcnn_jax.params import load_params  # noqa: E402
+
+nms_module = importlib.import_module("mtcnn_jax.nms")
+
+
+def reduce_window_pool(x, window: int, stride: int):
+  """Session 3's ``max_pool_ceil``: one ``lax.reduce_window``."""
+  _, _, pad_h, pad_w = nets._pool_padding(x.shape, window, stride)
+  return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, window, window, 1),
+                               (1, stride, stride, 1), ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
+
+
+def argsort_order(scores, valid, k=None):
+  """Session 3's ``nms_order``: a full stable argsort."""
+  order = jnp.argsort(-jnp.where(valid, scores, -jnp.inf), stable=True)
+  return order if k is None else order[:k]
+
+
+def build(pool, order, config):
+  """Trace ``detect_padded`` with these pooling and ordering functions."""
+  shipped = nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order
+  nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order = pool, order, order
+  try:
+    f = jax.jit(functools.partial(cascade.detect_padded, config=config))
+    return f.lower(load_params("published"), jnp.zeros((512, 640, 3), jnp.float32),
+                   jnp.int32(480), jnp.int32(640)).compile()
+  finally:
+    nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order = shipped
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--images", type=int, default=8)
+  parser.add_argument("--rounds", type=int, default=7)
+  parser.add_argument("--out", default="benchmarks/results/mtcnn_ab_cpu.json")
+  args = parser.parse_args()
+  annotations = evaluation.load_annotations(DATA / "annotations.json")[: args.images]
+  images = [jnp.asarray(np.pad(_to_640x480(read_image(DATA / a.file, mode="rgb")),
+                               ((0, 32), (0, 0), (0, 0))).astype(np.float32))
+            for a in annotations]
+  shipped = cascade.DetectorConfig()
+  old_chunks = dataclasses.replace(shipped, rnet_chunk=64)
+  builds = {
+      "before": build(reduce_window_pool, argsort_order, old_chunks),
+      "+ top_k order": build(reduce_window_pool, nms_module.nms_order, old_chunks),
+      "+ sliced pooling": build(nets.max_pool_ceil, nms_module.nms_order, old_chunks),
+      "+ R-Net chunks of 32": build(nets.max_pool_ceil, nms_module.nms_order, shipped),
+  }
+  params = load_params("published")
+  size = (jnp.int32(480), jnp.int32(640))
+  want = [builds["+ R-Net chunks of 32"](params, im, *size) for im in images]
+  for name, f in builds.items():
+    for im, w in zip(images, want):
+      got = f(params, im, *size)
+      assert np.array_equal(np.asarray(got.valid), np.asarray(w.valid)), name
+      assert np.abs(np.asarray(got.boxes) - np.asarray(w.boxes)).max() < 1e-3, name
+  times = {name: [[] for _ in images] for name in builds}
+  for _ in range(args.rounds):
+    for i, im in enumerate(images):
+      for name, f in builds.items():
+        start = time.perf_counter()
+        jax.block_until_ready(f(params, im, *size))
+        times[name][i].append((time.perf_counter() - start) * 1e3)
+  print(f"MTCNN A/B, {len(images)} WIDER photos at 640x480, median over images of the median "
+        f"of {args.rounds} interleaved rounds (jax {jax.__version__})")
+  rows = []
+  for name in builds:
+    ms = statistics.median(statistics.median(t) for t in times[name])
+    rows.append({"build": name, "ms": ms})
+    print(f"{name:<24} {ms:7.1f} ms")
+  out = pathlib.Path(args.out)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(json.dumps({"machine": {"platform": platform.platform(), "jax": jax.__version__},
+                             "images": [a.file for a in annotations], "rounds": args.rounds,
+                             "rows": rows}, indent=2) + "\n")
+  print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+  main()
