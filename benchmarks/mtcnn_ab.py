@@ -23,9 +23,7 @@ import argparse
 import dataclasses
 import functools
 import importlib
-import json
 import pathlib
-import platform
 import statistics
 import sys
 import time
@@ -39,6 +37,7 @@ import numpy as np  # noqa: E402
 
 from espcn_jax.image_io import read_image  # noqa: E402
 from mtcnn_bench import DATA, _to_640x480  # noqa: E402
+from mtcnn_stages import write_results  # noqa: E402
 from mtcnn_jax import cascade, evaluation, nets  # noqa: E402
 from mtcnn_jax.params import load_params  # noqa: E402
 
@@ -110,12 +109,7 @@ def main() -> None:
     ms = statistics.median(statistics.median(t) for t in times[name])
     rows.append({"build": name, "ms": ms})
     print(f"{name:<24} {ms:7.1f} ms")
-  out = pathlib.Path(args.out)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(json.dumps({"machine": {"platform": platform.platform(), "jax": jax.__version__},
-                             "images": [a.file for a in annotations], "rounds": args.rounds,
-                             "rows": rows}, indent=2) + "\n")
-  print(f"wrote {out}")
+  write_results(args.out, annotations, args.rounds, rows)
 
 
 if __name__ == "__main__":

@@ -112,10 +112,15 @@ def main() -> None:
     rows.append({"prefix": name, "ms": ms, "stage_ms": ms - previous})
     print(f"{name:<16} {ms:7.1f} {ms - previous:9.1f}")
     previous = ms
-  out = pathlib.Path(args.out)
+  write_results(args.out, annotations, args.rounds, rows)
+
+
+def write_results(path: str, annotations, rounds: int, rows: list[dict]) -> None:
+  """The JSON of a run on these photos: machine, image files, rounds and table rows."""
+  out = pathlib.Path(path)
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(json.dumps({"machine": {"platform": platform.platform(), "jax": jax.__version__},
-                             "images": [a.file for a in annotations], "rounds": args.rounds,
+                             "images": [a.file for a in annotations], "rounds": rounds,
                              "rows": rows}, indent=2) + "\n")
   print(f"wrote {out}")
 
