@@ -91,7 +91,8 @@ def espcn_onnx(params, centre: float, scale: int) -> bytes:
 # Each runner factory returns a zero-argument callable giving the HR Y frame
 # as a NumPy-convertible [1080, 1920] array, or raises ImportError.
 
-def ours_fast(params, frame, settings):
+def _banded_runner(forward, params, frame, settings):
+  """Time ``forward(params, x, mask, **settings)`` on the bucket-padded frame."""
   shape = infer.bucket_shape(*frame.shape)
   x = jnp.asarray(infer._pad_to(frame[..., None], shape)[None])
   mask = jnp.asarray(infer._mask(*frame.shape, shape)[None])
@@ -99,21 +100,19 @@ def ours_fast(params, frame, settings):
   r = 3
 
   def run():
-    return infer._forward(params, x, mask, **settings).block_until_ready()
+    return forward(params, x, mask, **settings).block_until_ready()
   return run, lambda out: np.asarray(out)[0, : h * r, : w * r, 0]
+
+
+def ours_fast(params, frame, settings):
+  return _banded_runner(infer._forward, params, frame, settings)
 
 
 def ours_one_band_per_step(params, frame, settings):
   """The banded path as it was before bands ran side by side (``chains=1``)."""
-  shape = infer.bucket_shape(*frame.shape)
-  x = jnp.asarray(infer._pad_to(frame[..., None], shape)[None])
-  mask = jnp.asarray(infer._mask(*frame.shape, shape)[None])
-  h, w = frame.shape
-  forward = jax.jit(partial(infer.banded_apply, clip=True, chains=1, **settings))
-
-  def run():
-    return forward(params, x, mask).block_until_ready()
-  return run, lambda out: np.asarray(out)[0, : h * 3, : w * 3, 0]
+  forward = jax.jit(partial(infer.banded_apply, clip=True, chains=1),
+                    static_argnames=("activation", "centre"))
+  return _banded_runner(forward, params, frame, settings)
 
 
 def ours_reference(params, frame, settings):

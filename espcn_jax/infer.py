@@ -14,7 +14,8 @@ activation of that size costs page faults on every call. Each band recomputes
 the few rows of context (``halo``) its convolutions need at its edges, and
 bands that hold only bucket padding are skipped. Each loop step computes
 ``BAND_CHAINS`` bands side by side, as independent chains that XLA's runtime
-spreads over the cores. It computes the same function as ``ESPCN.apply`` (differences are float rounding, below 1e-6).
+spreads over the cores. It computes the same function as ``ESPCN.apply``
+(differences are float rounding, below 1e-6).
 ``benchmarks/README.md`` has the measurements behind these choices.
 """
 from __future__ import annotations
@@ -48,7 +49,8 @@ BAND_PIXELS = 40 * 640
 # at a time left a core idle about 40% of the time (a trace): conv1, the
 # activations and the pixel shuffle run on one thread, and YNNPACK split the
 # 3x3 convolutions unevenly between the two. Three chains per step measured
-# about 8-10% faster on the 2-core CPU (benchmarks/README.md).
+# 6-8% faster on the 2-core CPU (37.2 -> 34.3 and 37.8 -> 35.6 ms per 1080p
+# frame, benchmarks/README.md).
 BAND_CHAINS = 3
 
 

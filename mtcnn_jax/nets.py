@@ -100,15 +100,22 @@ def max_pool_ceil(x: jax.Array, window: int, stride: int) -> jax.Array:
   Returns:
     ``[B, pool_out_size(H, k, s), pool_out_size(W, k, s), C]``, same dtype.
   """
-  oh, ow, pad_h, pad_w = _pool_padding(x.shape, window, stride)
   # The maximum of window x window strided slices, not lax.reduce_window: XLA
   # fuses the slices with the producer (bias, PReLU) into one loop, where
   # reduce_window ran as a separate pass, about 20% of R-Net's time on CPU.
   # Maxima are exact, so the result is the same.
-  xp = jnp.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), constant_values=-jnp.inf)
-  span_h, span_w = stride * (oh - 1) + 1, stride * (ow - 1) + 1
+  xp, span_h, span_w = _pool_input(x, window, stride)
   rows = functools.reduce(jnp.maximum, [xp[:, i:i + span_h:stride] for i in range(window)])
   return functools.reduce(jnp.maximum, [rows[:, :, j:j + span_w:stride] for j in range(window)])
+
+
+def _pool_input(x, window: int, stride: int):
+  """``x`` padded with -inf on the bottom and right for ceil-mode pooling, and the
+  row and column spans ``stride * (out - 1) + 1`` whose stride-``stride`` slices,
+  started at each window offset, are the windows' entries."""
+  oh, ow, pad_h, pad_w = _pool_padding(x.shape, window, stride)
+  xp = jnp.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), constant_values=-jnp.inf)
+  return xp, stride * (oh - 1) + 1, stride * (ow - 1) + 1
 
 
 def _max_pool_forward(x, window, stride):
@@ -119,10 +126,8 @@ def _max_pool_forward(x, window, stride):
 def _max_pool_backward(window, stride, residuals, g):
   """Route each output's gradient to its window's first maximum (row-major)."""
   x, y = residuals
-  oh, ow, pad_h, pad_w = _pool_padding(x.shape, window, stride)
-  xp = jnp.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), constant_values=-jnp.inf)
+  xp, span_h, span_w = _pool_input(x, window, stride)
   big_h, big_w = xp.shape[1], xp.shape[2]
-  span_h, span_w = stride * (oh - 1) + 1, stride * (ow - 1) + 1
   dx = jnp.zeros_like(xp)
   taken = jnp.zeros(y.shape, bool)
   for i in range(window):
