@@ -1,10 +1,10 @@
-"""The session-4 MTCNN speed changes, A/B in one process, on 640x480 frames.
+"""The MTCNN speed changes of sessions 4 and 5, A/B in one process, on 640x480 frames.
 
 Usage::
 
   python benchmarks/mtcnn_ab.py [--images 8] [--rounds 7] [--out benchmarks/results/mtcnn_ab_cpu.json]
 
-Three builds of the whole cascade (``detect_padded``, published weights), jitted
+Five builds of the whole cascade (``detect_padded``, published weights), jitted
 side by side and timed interleaved on the first ``--images`` photos of
 ../shared/data/faces/wider_val_dev at 640x480 (as ``mtcnn_bench.py`` makes them):
 
@@ -12,10 +12,13 @@ side by side and timed interleaved on the first ``--images`` photos of
   by ``lax.reduce_window``, with R-Net chunks of 64 (session 3's code);
 * ``+ top_k order``: ``nms_order`` by ``lax.top_k`` (the shipped code);
 * ``+ sliced pooling``: also pooling as strided-slice maxima (shipped);
-* ``+ R-Net chunks of 32``: the shipped cascade.
+* ``+ R-Net chunks of 32``: session 4's cascade, P-Net on whole levels;
+* ``+ P-Net row bands``: the shipped cascade (large levels in
+  ``cascade.PNET_ROW_BANDS`` row bands, session 5).
 
 The builds swap the old functions in before tracing, so one process measures
-all of them; every build's detections are checked equal to the shipped one's.
+all of them; every build's detections are checked against the shipped one's
+(same boxes kept, coordinates within 1e-3 px).
 """
 from __future__ import annotations
 
@@ -57,16 +60,19 @@ def argsort_order(scores, valid, k=None):
   return order if k is None else order[:k]
 
 
-def build(pool, order, config):
-  """Trace ``detect_padded`` with these pooling and ordering functions."""
-  shipped = nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order
-  nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order = pool, order, order
+def build(pool, order, config, bands: int = cascade.PNET_ROW_BANDS):
+  """Trace ``detect_padded`` with these pooling and ordering functions and P-Net bands."""
+  shipped = (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order,
+             cascade.PNET_ROW_BANDS)
+  (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order,
+   cascade.PNET_ROW_BANDS) = pool, order, order, bands
   try:
     f = jax.jit(functools.partial(cascade.detect_padded, config=config))
     return f.lower(load_params("published"), jnp.zeros((512, 640, 3), jnp.float32),
                    jnp.int32(480), jnp.int32(640)).compile()
   finally:
-    nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order = shipped
+    (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order,
+     cascade.PNET_ROW_BANDS) = shipped
 
 
 def main() -> None:
@@ -82,14 +88,15 @@ def main() -> None:
   shipped = cascade.DetectorConfig()
   old_chunks = dataclasses.replace(shipped, rnet_chunk=64)
   builds = {
-      "before": build(reduce_window_pool, argsort_order, old_chunks),
-      "+ top_k order": build(reduce_window_pool, nms_module.nms_order, old_chunks),
-      "+ sliced pooling": build(nets.max_pool_ceil, nms_module.nms_order, old_chunks),
-      "+ R-Net chunks of 32": build(nets.max_pool_ceil, nms_module.nms_order, shipped),
+      "before": build(reduce_window_pool, argsort_order, old_chunks, bands=1),
+      "+ top_k order": build(reduce_window_pool, nms_module.nms_order, old_chunks, bands=1),
+      "+ sliced pooling": build(nets.max_pool_ceil, nms_module.nms_order, old_chunks, bands=1),
+      "+ R-Net chunks of 32": build(nets.max_pool_ceil, nms_module.nms_order, shipped, bands=1),
+      "+ P-Net row bands": build(nets.max_pool_ceil, nms_module.nms_order, shipped),
   }
   params = load_params("published")
   size = (jnp.int32(480), jnp.int32(640))
-  want = [builds["+ R-Net chunks of 32"](params, im, *size) for im in images]
+  want = [builds["+ P-Net row bands"](params, im, *size) for im in images]
   for name, f in builds.items():
     for im, w in zip(images, want):
       got = f(params, im, *size)

@@ -17,8 +17,9 @@ consecutive prefixes give each stage's share:
 * ``stages 1-2``: plus R-Net crops, R-Net, NMS;
 * ``whole cascade``: plus O-Net (``detect_padded``, as ``mtcnn_jax.detect`` runs it).
 
-It uses only functions that have existed since the cascade was written, so
-checking out an older commit and running it there measures the "before".
+It uses only functions that have existed since the cascade was written (and
+``cascade.pnet_in_row_bands`` where it exists), so checking out an older commit
+and running it there measures the "before".
 """
 from __future__ import annotations
 
@@ -43,6 +44,13 @@ from mtcnn_jax import cascade, evaluation, pyramid  # noqa: E402
 from mtcnn_jax.params import load_params  # noqa: E402
 
 
+def _pnet(pnet_params, x, valid_size):
+  """P-Net on one level as the cascade runs it (in row bands since session 5)."""
+  if hasattr(cascade, "pnet_in_row_bands"):
+    return cascade.pnet_in_row_bands(pnet_params, x, valid_size)
+  return cascade.PNet().apply({"params": pnet_params}, x, valid_size=valid_size)
+
+
 def _levels(params, image, height, width, config, with_pnet: bool):
   table = pyramid.summed_area_table(image, height, width)
   total = 0.0
@@ -52,8 +60,7 @@ def _levels(params, image, height, width, config, with_pnet: bool):
     level, vh, vw = pyramid.resize_region(image, height, width, shape, scale, method="area",
                                           table=table)
     if with_pnet:
-      prob, _ = cascade.PNet().apply({"params": params["pnet"]}, cascade._normalize(level)[None],
-                                     valid_size=(vh, vw))
+      prob, _ = _pnet(params["pnet"], cascade._normalize(level)[None], (vh, vw))
       total = total + prob.sum()
     else:
       total = total + level.sum()

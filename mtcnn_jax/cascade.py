@@ -151,6 +151,41 @@ def _chunked(fn, x, valid, chunk: int):
   return jax.tree.map(lambda o: o.reshape(-1, *o.shape[2:])[:k], out)
 
 
+# P-Net levels with at least PNET_BAND_MIN_ROWS rows of cells run as PNET_ROW_BANDS
+# independent row bands, which XLA's runtime spreads over the CPU cores (P-Net's
+# small-channel convolutions otherwise run on one thread): about 4% off the whole
+# cascade on 640x480 photos (benchmarks/mtcnn_ab.py).
+PNET_ROW_BANDS = 3
+PNET_BAND_MIN_ROWS = 80
+
+
+def pnet_in_row_bands(pnet_params, x, valid_size, bands: int | None = None):
+  """``PNet().apply`` on ``x [1, H, W, 3]`` computed as ``bands`` row bands.
+
+  ``bands=None``: ``PNET_ROW_BANDS`` for levels with at least
+  ``PNET_BAND_MIN_ROWS`` rows of cells, else one (the cascade's rule).
+
+  Output cell row ``i`` sees input rows ``[2i, 2i + 12)``, so the band of cell
+  rows ``[a, b)`` needs input rows ``[2a, 2b + 10)``; even starts keep the 2x2
+  pooling grid, and only the last band meets the bottom edge (ceil-mode
+  pooling), as in the whole level. Same arguments and results as
+  ``PNet().apply(..., valid_size=valid_size)``, up to float rounding: XLA's CPU
+  convolutions pick their kernels by shape, so a band's sums may be ordered
+  differently (differences of a few 1e-7 in the probabilities; often none).
+  ``bands`` is capped at the number of cell rows.
+  """
+  h = x.shape[1]
+  cells = pyramid.pnet_output_size(h)
+  if bands is None:
+    bands = PNET_ROW_BANDS if cells >= PNET_BAND_MIN_ROWS else 1
+  bands = max(1, min(bands, cells))
+  cuts = [round(cells * k / bands) for k in range(bands + 1)]
+  parts = [PNet().apply({"params": pnet_params}, x[:, 2 * a: min(2 * b + 10, h)],
+                        valid_size=(valid_size[0] - 2 * a, valid_size[1]))
+           for a, b in zip(cuts[:-1], cuts[1:])]
+  return tuple(jnp.concatenate(p, axis=1) for p in zip(*parts))
+
+
 def _stage1(pnet_params, image, height, width, config: DetectorConfig, table=None):
   """P-Net over the pyramid -> squared, truncated candidate boxes (MATLAB stage 1).
 
@@ -166,8 +201,7 @@ def _stage1(pnet_params, image, height, width, config: DetectorConfig, table=Non
     shape = pyramid.level_shape(image.shape[0], image.shape[1], scale)
     level, vh, vw = pyramid.resize_region(image, height, width, shape, scale,
                                           method=config.resize, table=table)
-    prob, offsets = PNet().apply({"params": pnet_params}, _normalize(level)[None],
-                                 valid_size=(vh, vw))
+    prob, offsets = pnet_in_row_bands(pnet_params, _normalize(level)[None], (vh, vw))
     # No more slots than the level has cells: small levels stay small.
     b, s, o, v = pyramid.candidate_boxes(prob[0], offsets[0], vh, vw, scale,
                                          config.thresholds[0],

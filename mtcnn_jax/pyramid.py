@@ -155,7 +155,12 @@ def resize_region(image, height, width, out_shape: tuple[int, int], scale: float
 
 
 def pnet_output_size(level_size):
-  """P-Net's output cells along a side of ``level_size`` pixels (Caffe ceil pooling)."""
+  """P-Net's output cells along a side of ``level_size`` pixels (Caffe ceil pooling).
+
+  A Python int for a Python int (static shapes), else a traced int array.
+  """
+  if isinstance(level_size, int):
+    return max((level_size - 1) // 2 - 4, 0)
   return jnp.maximum((level_size - 1) // 2 - 4, 0)   # ceil((n - 2) / 2) - 4
 
 

@@ -152,3 +152,27 @@ def test_detect_padded_always_has_max_faces_slots(canvas, min_face):
   k = config.max_faces
   assert out.boxes.shape == (k, 4) and out.scores.shape == (k,)
   assert out.landmarks.shape == (k, 5, 2) and out.valid.shape == (k,)
+
+
+@pytest.mark.parametrize("size, valid", [((12, 20), (12, 20)), ((37, 30), (33, 30)),
+                                         ((64, 41), (50, 17)), ((171, 52), (171, 49))])
+def test_pnet_in_row_bands_matches_the_whole_level(size, valid):
+  """Row bands compute the same cells as the whole level: odd heights, masked rows
+  and columns, and more bands than cell rows included. Only float rounding may differ
+  (XLA picks convolution kernels by shape); cells masked to -inf stay where they were."""
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from mtcnn_jax.params import load_params  # pylint: disable=import-outside-toplevel
+  params = load_params()["pnet"]
+  x = jnp.asarray(np.random.default_rng(size[0]).uniform(-1, 1, (1, *size, 3)), jnp.float32)
+  valid_size = (jnp.int32(valid[0]), jnp.int32(valid[1]))
+  whole = jax.jit(lambda x, v: mtcnn_jax.PNet().apply({"params": params}, x, valid_size=v))(
+      x, valid_size)
+  for bands in (1, 2, 3, 5, 1000):
+    banded = jax.jit(lambda x, v, bands=bands: detect_lib.pnet_in_row_bands(params, x, v, bands))(
+        x, valid_size)
+    for got, want in zip(banded, whole):
+      assert got.shape == want.shape
+      np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=0, atol=2e-6,
+                                 err_msg=f"{bands} bands")
+    if bands == 1:
+      np.testing.assert_array_equal(np.asarray(banded[0]), np.asarray(whole[0]))
