@@ -2,11 +2,12 @@
 
 Usage::
 
-  python benchmarks/mtcnn_ab.py [--images 8] [--rounds 7] [--out benchmarks/results/mtcnn_ab_cpu.json]
+  python benchmarks/mtcnn_ab.py [--images 8] [--rounds 7] [--stored-size] [--out PATH]
 
 Five builds of the whole cascade (``detect_padded``, published weights), jitted
 side by side and timed interleaved on the first ``--images`` photos of
-../shared/data/faces/wider_val_dev at 640x480 (as ``mtcnn_bench.py`` makes them):
+../shared/data/faces/wider_val_dev at 640x480 (as ``mtcnn_bench.py`` makes them), or
+as stored (1024 px wide) with ``--stored-size``, each on its canvas:
 
 * ``before``: the candidate order by a full stable ``argsort`` and max pooling
   by ``lax.reduce_window``, with R-Net chunks of 64 (session 3's code);
@@ -60,16 +61,19 @@ def argsort_order(scores, valid, k=None):
   return order if k is None else order[:k]
 
 
-def build(pool, order, config, bands: int = cascade.PNET_ROW_BANDS):
-  """Trace ``detect_padded`` with these pooling and ordering functions and P-Net bands."""
+def build(pool, order, config, canvases, bands: int = cascade.PNET_ROW_BANDS):
+  """Compile ``detect_padded`` for each canvas shape with these pooling and ordering
+  functions and P-Net bands; returns a function that picks by the image's shape."""
   shipped = (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order,
              cascade.PNET_ROW_BANDS)
   (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order,
    cascade.PNET_ROW_BANDS) = pool, order, order, bands
   try:
     f = jax.jit(functools.partial(cascade.detect_padded, config=config))
-    return f.lower(load_params("published"), jnp.zeros((512, 640, 3), jnp.float32),
-                   jnp.int32(480), jnp.int32(640)).compile()
+    compiled = {shape: f.lower(load_params("published"), jnp.zeros(shape, jnp.float32),
+                               jnp.int32(1), jnp.int32(1)).compile()
+                for shape in canvases}
+    return lambda params, image, *size: compiled[image.shape](params, image, *size)
   finally:
     (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order,
      cascade.PNET_ROW_BANDS) = shipped
@@ -79,44 +83,60 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--images", type=int, default=8)
   parser.add_argument("--rounds", type=int, default=7)
-  parser.add_argument("--out", default="benchmarks/results/mtcnn_ab_cpu.json")
+  parser.add_argument("--stored-size", action="store_true",
+                      help="the photos as stored (1024 px wide), not resized to 640x480")
+  parser.add_argument("--out", default=None,
+                      help="default: benchmarks/results/mtcnn_ab_cpu.json, or "
+                           "mtcnn_ab_1024_cpu.json with --stored-size")
   args = parser.parse_args()
+  out = args.out or ("benchmarks/results/mtcnn_ab_1024_cpu.json" if args.stored_size
+                     else "benchmarks/results/mtcnn_ab_cpu.json")
   annotations = evaluation.load_annotations(DATA / "annotations.json")[: args.images]
-  images = [jnp.asarray(np.pad(_to_640x480(read_image(DATA / a.file, mode="rgb")),
-                               ((0, 32), (0, 0), (0, 0))).astype(np.float32))
-            for a in annotations]
+  photos = [read_image(DATA / a.file, mode="rgb") for a in annotations]
+  if not args.stored_size:
+    photos = [_to_640x480(p) for p in photos]
+  images, sizes = [], []
+  for photo in photos:
+    h, w = photo.shape[:2]
+    ch, cw = cascade.canvas_shape(h, w)
+    images.append(jnp.asarray(np.pad(photo, ((0, ch - h), (0, cw - w), (0, 0))).astype(np.float32)))
+    sizes.append((jnp.int32(h), jnp.int32(w)))
+  canvases = sorted({tuple(im.shape) for im in images})
   shipped = cascade.DetectorConfig()
   old_chunks = dataclasses.replace(shipped, rnet_chunk=64)
   builds = {
-      "before": build(reduce_window_pool, argsort_order, old_chunks, bands=1),
-      "+ top_k order": build(reduce_window_pool, nms_module.nms_order, old_chunks, bands=1),
-      "+ sliced pooling": build(nets.max_pool_ceil, nms_module.nms_order, old_chunks, bands=1),
-      "+ R-Net chunks of 32": build(nets.max_pool_ceil, nms_module.nms_order, shipped, bands=1),
-      "+ P-Net row bands": build(nets.max_pool_ceil, nms_module.nms_order, shipped),
+      "before": build(reduce_window_pool, argsort_order, old_chunks, canvases, bands=1),
+      "+ top_k order": build(reduce_window_pool, nms_module.nms_order, old_chunks, canvases,
+                             bands=1),
+      "+ sliced pooling": build(nets.max_pool_ceil, nms_module.nms_order, old_chunks, canvases,
+                                bands=1),
+      "+ R-Net chunks of 32": build(nets.max_pool_ceil, nms_module.nms_order, shipped, canvases,
+                                    bands=1),
+      "+ P-Net row bands": build(nets.max_pool_ceil, nms_module.nms_order, shipped, canvases),
   }
   params = load_params("published")
-  size = (jnp.int32(480), jnp.int32(640))
-  want = [builds["+ P-Net row bands"](params, im, *size) for im in images]
+  want = [builds["+ P-Net row bands"](params, im, *size) for im, size in zip(images, sizes)]
   for name, f in builds.items():
-    for im, w in zip(images, want):
+    for im, size, w in zip(images, sizes, want):
       got = f(params, im, *size)
       assert np.array_equal(np.asarray(got.valid), np.asarray(w.valid)), name
       assert np.abs(np.asarray(got.boxes) - np.asarray(w.boxes)).max() < 1e-3, name
   times = {name: [[] for _ in images] for name in builds}
   for _ in range(args.rounds):
-    for i, im in enumerate(images):
+    for i, (im, size) in enumerate(zip(images, sizes)):
       for name, f in builds.items():
         start = time.perf_counter()
         jax.block_until_ready(f(params, im, *size))
         times[name][i].append((time.perf_counter() - start) * 1e3)
-  print(f"MTCNN A/B, {len(images)} WIDER photos at 640x480, median over images of the median "
-        f"of {args.rounds} interleaved rounds (jax {jax.__version__})")
+  where = "as stored (1024 px wide)" if args.stored_size else "at 640x480"
+  print(f"MTCNN A/B, {len(images)} WIDER photos {where} (canvases {canvases}), median over "
+        f"images of the median of {args.rounds} interleaved rounds (jax {jax.__version__})")
   rows = []
   for name in builds:
     ms = statistics.median(statistics.median(t) for t in times[name])
     rows.append({"build": name, "ms": ms})
     print(f"{name:<24} {ms:7.1f} ms")
-  write_results(args.out, annotations, args.rounds, rows)
+  write_results(out, annotations, args.rounds, rows)
 
 
 if __name__ == "__main__":
