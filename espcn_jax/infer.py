@@ -354,37 +354,37 @@ def _rgb_to_ycbcr(rgb: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 
 @jax.jit
-def _luma(image):
-  """RGB ``[H, W, 3]`` (uint8, or float32 in [0, 1]) -> Y ``[1, H, W, 1]`` float32 in [0, 1]."""
+def _split_ycbcr(image):
+  """RGB ``[H, W, 3]`` (uint8, or float32 in [0, 1]) -> Y ``[1, H, W, 1]`` and CbCr
+  planes ``[2, H, W]``, float32 in [0, 1]."""
   rgb = image.astype(jnp.float32) / 255.0 if image.dtype == jnp.uint8 else image
-  return _rgb_to_ycbcr(rgb)[0][None, ..., None]
+  y, cb, cr = _rgb_to_ycbcr(rgb)
+  return y[None, ..., None], jnp.stack([cb, cr])   # planes: rows vectorize
 
 
-@functools.partial(jax.jit, static_argnames=("scale",))
-def _merge_chroma(image, y, row_mirror, col_mirror, *, scale: int):
-  """Cb/Cr of ``image`` by MATLAB bicubic, joined with the super-resolved ``y``.
+@functools.partial(jax.jit, static_argnames=("scale", "quantize"))
+def _merge_chroma(y, cbcr, row_mirror, col_mirror, *, scale: int, quantize: bool):
+  """The CbCr planes upscaled by MATLAB bicubic, joined with the super-resolved Y.
 
   Args:
-    image: ``[H, W, 3]`` RGB padded to the bucket; uint8, or float32 in [0, 1].
     y: ``[1, H*r, W*r, 1]`` float32, clipped to [0, 1] (from ``_forward``).
+    cbcr: ``[2, H, W]`` float32 (from ``_split_ycbcr``), padded to the bucket.
     row_mirror, col_mirror: :func:`_mirror_index` for the rows ``[H + 4]`` and
       the columns ``[W + 4]`` (the true size is in their values, so sizes in
       one bucket share the compiled function).
     scale: r.
+    quantize: return uint8 (rounded) rather than float32.
 
   Returns:
-    RGB ``[H*r, W*r, 3]``, clipped: uint8 (rounded) for uint8 input, else
-    float32 in [0, 1]. Quantizing here fuses it with the colour conversion;
-    on the host it took longer than the whole chroma path.
+    RGB ``[H*r, W*r, 3]``, clipped: uint8 when ``quantize``, else float32 in
+    [0, 1]. Quantizing here fuses it with the colour conversion; on the host it
+    took longer than the whole chroma path.
   """
-  rgb = image.astype(jnp.float32) / 255.0 if image.dtype == jnp.uint8 else image
-  _, cb, cr = _rgb_to_ycbcr(rgb)
   weights = _phase_weights(scale)
-  cbcr = jnp.stack([cb, cr])                       # planes [2, H, W]: rows vectorize
   cbcr = _upscale_axis(_upscale_axis(cbcr, col_mirror, weights, axis=2), row_mirror, weights,
                        axis=1)
   out = jnp.clip(_ycbcr_to_rgb(y[0, ..., 0], cbcr[0], cbcr[1]), 0.0, 1.0)
-  if image.dtype == jnp.uint8:
+  if quantize:
     return jnp.round(out * 255.0).astype(jnp.uint8)
   return out
 
@@ -392,8 +392,8 @@ def _merge_chroma(image, y, row_mirror, col_mirror, *, scale: int):
 def _forward_ycbcr(params, image, mask, row_mirror, col_mirror, *, activation, centre):
   """RGB through YCbCr: Y by ESPCN, Cb/Cr by bicubic, back to RGB.
 
-  Three jitted calls (Y; the banded network, as ``super_resolve`` runs it;
-  chroma and the merge), each compiled once per bucket. As one jitted
+  Three jitted calls (colour split; the banded network, as ``super_resolve``
+  runs it; chroma upscaling and the merge), each compiled once per bucket. As one jitted
   function it was 23% slower (50.5 vs 39.1 ms for 640x360 -> 1080p, session
   5): in traces of it the band loop ran on a thread-pool thread, where each
   band's 5x5 convolution took 2.8 ms instead of 0.4-0.6 ms, and session 4
@@ -401,15 +401,18 @@ def _forward_ycbcr(params, image, mask, row_mirror, col_mirror, *, activation, c
 
   Args:
     params: ESPCN params of a Y model.
-    image, row_mirror, col_mirror: as in :func:`_merge_chroma`.
+    image: ``[H, W, 3]`` RGB padded to the bucket; uint8, or float32 in [0, 1].
     mask: ``[H, W, 1]`` float32.
+    row_mirror, col_mirror: as in :func:`_merge_chroma`.
 
   Returns:
-    as :func:`_merge_chroma`.
+    RGB ``[H*r, W*r, 3]``, clipped: uint8 (rounded) for uint8 input, else
+    float32 in [0, 1].
   """
-  y = _forward(params, _luma(image), mask[None], activation=activation, centre=centre)
-  return _merge_chroma(image, y, row_mirror, col_mirror,
-                       scale=spec_from_params(params)["scale"])
+  y, cbcr = _split_ycbcr(image)
+  y = _forward(params, y, mask[None], activation=activation, centre=centre)
+  return _merge_chroma(y, cbcr, row_mirror, col_mirror, scale=spec_from_params(params)["scale"],
+                       quantize=image.dtype == np.uint8)
 
 
 def _check_params(params, scale: int | None):

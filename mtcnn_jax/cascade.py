@@ -153,8 +153,8 @@ def _chunked(fn, x, valid, chunk: int):
 
 # P-Net levels with at least PNET_BAND_MIN_ROWS rows of cells run as PNET_ROW_BANDS
 # independent row bands, which XLA's runtime spreads over the CPU cores (P-Net's
-# small-channel convolutions otherwise run on one thread): about 4% off the whole
-# cascade on 640x480 photos (benchmarks/mtcnn_ab.py).
+# small-channel convolutions otherwise run on one thread): about 5% off the whole
+# cascade on 640x480 photos, 8% on 1024-px photos (benchmarks/mtcnn_ab.py).
 PNET_ROW_BANDS = 3
 PNET_BAND_MIN_ROWS = 80
 

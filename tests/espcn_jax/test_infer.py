@@ -44,8 +44,9 @@ def test_sizes_in_one_bucket_compile_once(rng):
 
 def test_colour_upscale_compiles_once_per_bucket(rng):
   params = _params(seed=2)
-  originals = {name: getattr(infer, name) for name in ("_luma", "_forward", "_merge_chroma")}
-  statics = {"_luma": (), "_forward": ("activation", "centre"), "_merge_chroma": ("scale",)}
+  originals = {name: getattr(infer, name) for name in ("_split_ycbcr", "_forward", "_merge_chroma")}
+  statics = {"_split_ycbcr": (), "_forward": ("activation", "centre"),
+             "_merge_chroma": ("scale", "quantize")}
   for name, f in originals.items():
     setattr(infer, name, jax.jit(chex.assert_max_traces(n=1)(f.__wrapped__),
                                  static_argnames=statics[name]))
@@ -180,7 +181,7 @@ def test_super_resolve_equals_the_reference_forward(rng):
 def test_forward_compiles_once_per_bucket(rng):
   # jit's own cache, as a second view next to the chex trace counts above.
   params = _params(seed=6)
-  fns = (infer._forward, infer._luma, infer._merge_chroma)
+  fns = (infer._forward, infer._split_ycbcr, infer._merge_chroma)
   for f in fns:
     f.clear_cache()
   sizes = None
@@ -190,7 +191,7 @@ def test_forward_compiles_once_per_bucket(rng):
     sizes = sizes or [f._cache_size() for f in fns]
     assert [f._cache_size() for f in fns] == sizes, (h, w)
   # _forward has one entry for host arrays (super_resolve) and one for the device
-  # array that _luma hands it (upscale); jax traces and compiles it once for both.
+  # array that _split_ycbcr hands it (upscale); jax traces and compiles it once for both.
   assert sizes == [2, 1, 1]
 
 
