@@ -1,10 +1,10 @@
-"""The MTCNN speed changes of sessions 4 and 5, A/B in one process, on 640x480 frames.
+"""The MTCNN speed changes of sessions 4 to 6, A/B in one process, on 640x480 frames.
 
 Usage::
 
   python benchmarks/mtcnn_ab.py [--images 8] [--rounds 7] [--stored-size] [--out PATH]
 
-Five builds of the whole cascade (``detect_padded``, published weights), jitted
+Six builds of the whole cascade (``detect_padded``, published weights), jitted
 side by side and timed interleaved on the first ``--images`` photos of
 ../shared/data/faces/wider_val_dev at 640x480 (as ``mtcnn_bench.py`` makes them), or
 as stored (1024 px wide) with ``--stored-size``, each on its canvas:
@@ -14,8 +14,11 @@ as stored (1024 px wide) with ``--stored-size``, each on its canvas:
 * ``+ top_k order``: ``nms_order`` by ``lax.top_k`` (the shipped code);
 * ``+ sliced pooling``: also pooling as strided-slice maxima (shipped);
 * ``+ R-Net chunks of 32``: session 4's cascade, P-Net on whole levels;
-* ``+ P-Net row bands``: the shipped cascade (large levels in
-  ``cascade.PNET_ROW_BANDS`` row bands, session 5).
+* ``+ P-Net row bands``: session 5's cascade (large levels in
+  ``cascade.PNET_ROW_BANDS`` row bands);
+* ``+ P-Net conv1 in blocks``: the shipped cascade (P-Net's conv1 computed in
+  its 2x2 pooling blocks as one stride-2 convolution, ``nets.BlockConv``,
+  session 6).
 
 The builds swap the old functions in before tracing, so one process measures
 all of them; every build's detections are checked against the shipped one's
@@ -35,6 +38,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
+import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -55,19 +59,38 @@ def reduce_window_pool(x, window: int, stride: int):
                                (1, stride, stride, 1), ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
 
 
+class PlainConv1PNet(nets.PNet):
+  """Session 5's P-Net: conv1 as a plain 3x3 convolution, then ``max_pool_ceil``."""
+
+  @nn.compact
+  def __call__(self, x, valid_size=None):
+    x = nets.ChannelPReLU(name="prelu1")(nets._conv(10, 3, "conv1")(x))
+    if valid_size is not None:
+      rows = jnp.arange(x.shape[1])[:, None] < valid_size[0] - 2
+      cols = jnp.arange(x.shape[2])[None, :] < valid_size[1] - 2
+      x = jnp.where((rows & cols)[None, :, :, None], x, -jnp.inf)
+    x = nets.max_pool_ceil(x, 2, 2)
+    x = nets.ChannelPReLU(name="prelu2")(nets._conv(16, 3, "conv2")(x))
+    x = nets.ChannelPReLU(name="prelu3")(nets._conv(32, 3, "conv3")(x))
+    box = nets._conv(4, 1, "box")(x)
+    return nets._face_prob(nets._conv(2, 1, "face")(x)), box
+
+
 def argsort_order(scores, valid, k=None):
   """Session 3's ``nms_order``: a full stable argsort."""
   order = jnp.argsort(-jnp.where(valid, scores, -jnp.inf), stable=True)
   return order if k is None else order[:k]
 
 
-def build(pool, order, config, canvases, bands: int = cascade.PNET_ROW_BANDS):
+def build(pool, order, config, canvases, bands: int = cascade.PNET_ROW_BANDS,
+          pnet=PlainConv1PNet):
   """Compile ``detect_padded`` for each canvas shape with these pooling and ordering
-  functions and P-Net bands; returns a function that picks by the image's shape."""
+  functions, P-Net bands and P-Net module; returns a function that picks by the
+  image's shape."""
   shipped = (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order,
-             cascade.PNET_ROW_BANDS)
+             cascade.PNET_ROW_BANDS, cascade.PNet)
   (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order,
-   cascade.PNET_ROW_BANDS) = pool, order, order, bands
+   cascade.PNET_ROW_BANDS, cascade.PNet) = pool, order, order, bands, pnet
   try:
     f = jax.jit(functools.partial(cascade.detect_padded, config=config))
     compiled = {shape: f.lower(load_params("published"), jnp.zeros(shape, jnp.float32),
@@ -76,7 +99,7 @@ def build(pool, order, config, canvases, bands: int = cascade.PNET_ROW_BANDS):
     return lambda params, image, *size: compiled[image.shape](params, image, *size)
   finally:
     (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order,
-     cascade.PNET_ROW_BANDS) = shipped
+     cascade.PNET_ROW_BANDS, cascade.PNet) = shipped
 
 
 def main() -> None:
@@ -113,9 +136,11 @@ def main() -> None:
       "+ R-Net chunks of 32": build(nets.max_pool_ceil, nms_module.nms_order, shipped, canvases,
                                     bands=1),
       "+ P-Net row bands": build(nets.max_pool_ceil, nms_module.nms_order, shipped, canvases),
+      "+ P-Net conv1 in blocks": build(nets.max_pool_ceil, nms_module.nms_order, shipped,
+                                       canvases, pnet=nets.PNet),
   }
   params = load_params("published")
-  want = [builds["+ P-Net row bands"](params, im, *size) for im, size in zip(images, sizes)]
+  want = [builds["+ P-Net conv1 in blocks"](params, im, *size) for im, size in zip(images, sizes)]
   for name, f in builds.items():
     for im, size, w in zip(images, sizes, want):
       got = f(params, im, *size)

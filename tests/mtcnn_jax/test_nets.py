@@ -98,6 +98,70 @@ def test_flatten_order_matters_for_rnet(params, golden, monkeypatch):
   assert np.abs(np.asarray(prob) - golden["rnet_prob"]).max() > 1e-2
 
 
+# ---------------------------------------------------------------- BlockConv
+
+def _conv3x3_valid(x, kernel, bias):
+  """Plain NumPy 'VALID' 3x3 convolution (float64): ``[B, H, W, Cin] -> [B, H-2, W-2, C]``."""
+  b, h, w, _ = x.shape
+  out = np.zeros((b, h - 2, w - 2, kernel.shape[-1]))
+  for i in range(3):
+    for j in range(3):
+      out += np.einsum("bhwc,cd->bhwd", x[:, i:i + h - 2, j:j + w - 2].astype(np.float64),
+                       kernel[i, j].astype(np.float64))
+  return out + bias
+
+
+@pytest.mark.parametrize("h, w", [(12, 12), (13, 17), (20, 15)])
+def test_block_conv_is_the_convolution_in_2x2_blocks(rng, h, w):
+  x = rng.uniform(-1, 1, size=(2, h, w, 3)).astype(np.float32)
+  variables = nets.BlockConv(10).init(jax.random.key(0), jnp.asarray(x))
+  kernel, bias = (np.asarray(variables["params"][k]) for k in ("kernel", "bias"))
+  bias = rng.normal(size=bias.shape).astype(np.float32)
+  y = np.asarray(nets.BlockConv(10).apply({"params": {"kernel": kernel, "bias": bias}}, x))
+  want = _conv3x3_valid(x, kernel, bias)
+  assert y.shape == (2, -(-(h - 2) // 2), -(-(w - 2) // 2), 2, 2, 10)
+  blocks = y.transpose(0, 1, 3, 2, 4, 5).reshape(2, y.shape[1] * 2, y.shape[2] * 2, 10)
+  np.testing.assert_allclose(blocks[:, :h - 2, :w - 2], want, rtol=0, atol=2e-6)
+
+
+def test_block_conv_has_nn_conv_params():
+  """Same names, shapes and initial values as nn.Conv: checkpoints and training
+  from scratch do not change."""
+  x = jnp.zeros((1, 12, 12, 3))
+  ours = nets.BlockConv(10).init(jax.random.key(3), x)["params"]
+  plain = nets._conv(10, 3, "conv1").init(jax.random.key(3), x)["params"]
+  assert jax.tree.map(jnp.shape, ours) == jax.tree.map(jnp.shape, plain)
+  for name in ("kernel", "bias"):
+    np.testing.assert_array_equal(np.asarray(ours[name]), np.asarray(plain[name]))
+
+
+@pytest.mark.parametrize("valid", [None, (17, 23), (16, 20)])
+def test_pnet_pools_like_a_plain_convolution_and_ceil_pooling(params, rng, valid):
+  """P-Net's conv1 in blocks + masked maximum = plain conv1, -inf past the image, max_pool_ceil."""
+  x = rng.uniform(-1, 1, size=(1, 19, 25, 3)).astype(np.float32)
+  p = params["pnet"]
+  conv = _conv3x3_valid(x, np.asarray(p["conv1"]["kernel"]), np.asarray(p["conv1"]["bias"]))
+  conv = np.where(conv >= 0, conv, np.asarray(p["prelu1"]["alpha"]) * conv)
+  if valid is not None:
+    conv[:, valid[0] - 2:] = -np.inf
+    conv[:, :, valid[1] - 2:] = -np.inf
+  pooled = np.asarray(nets.max_pool_ceil(jnp.asarray(conv, jnp.float32), 2, 2))
+  rest = {k: v for k, v in p.items() if k not in ("conv1", "prelu1")}
+
+  def tail(y):   # P-Net after the pooling, as PNet writes it
+    y = nets.ChannelPReLU().apply({"params": rest["prelu2"]}, nets._conv(16, 3, "c").apply(
+        {"params": rest["conv2"]}, y))
+    y = nets.ChannelPReLU().apply({"params": rest["prelu3"]}, nets._conv(32, 3, "c").apply(
+        {"params": rest["conv3"]}, y))
+    return (nets._face_prob(nets._conv(2, 1, "c").apply({"params": rest["face"]}, y)),
+            nets._conv(4, 1, "c").apply({"params": rest["box"]}, y))
+
+  want = tail(jnp.asarray(pooled))
+  got = nets.PNet().apply({"params": p}, x, valid_size=valid)
+  for g, wnt in zip(got, want):
+    np.testing.assert_allclose(np.asarray(g), np.asarray(wnt), rtol=0, atol=1e-5)
+
+
 # ---------------------------------------------------------------- shapes
 
 @pytest.mark.parametrize("h, w, oh, ow", [(12, 12, 1, 1), (37, 53, 14, 22), (24, 13, 7, 2)])
