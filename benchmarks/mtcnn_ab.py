@@ -1,10 +1,10 @@
-"""The MTCNN speed changes of sessions 4 to 6, A/B in one process, on 640x480 frames.
+"""The MTCNN speed changes of sessions 4 to 7, A/B in one process, on 640x480 frames.
 
 Usage::
 
   python benchmarks/mtcnn_ab.py [--images 8] [--rounds 7] [--stored-size] [--out PATH]
 
-Six builds of the whole cascade (``detect_padded``, published weights), jitted
+Seven builds of the whole cascade (``detect_padded``, published weights), jitted
 side by side and timed interleaved on the first ``--images`` photos of
 ../shared/data/faces/wider_val_dev at 640x480 (as ``mtcnn_bench.py`` makes them), or
 as stored (1024 px wide) with ``--stored-size``, each on its canvas:
@@ -16,9 +16,11 @@ as stored (1024 px wide) with ``--stored-size``, each on its canvas:
 * ``+ R-Net chunks of 32``: session 4's cascade, P-Net on whole levels;
 * ``+ P-Net row bands``: session 5's cascade (large levels in
   ``cascade.PNET_ROW_BANDS`` row bands);
-* ``+ P-Net conv1 in blocks``: the shipped cascade (P-Net's conv1 computed in
-  its 2x2 pooling blocks as one stride-2 convolution, ``nets.BlockConv``,
-  session 6).
+* ``+ P-Net conv1 in blocks``: session 6's cascade (P-Net's conv1 computed in
+  its 2x2 pooling blocks as one stride-2 convolution, ``nets.BlockConv``);
+* ``+ R-Net conv1/conv2``: the shipped cascade (R-Net's conv1 matrix padded to
+  32 columns, ``nets.PATCH_FEATURE_MULTIPLE``, and its conv2 on the crops laid
+  side by side, ``nets.SideBySideConv``; session 7).
 
 The builds swap the old functions in before tracing, so one process measures
 all of them; every build's detections are checked against the shipped one's
@@ -76,6 +78,21 @@ class PlainConv1PNet(nets.PNet):
     return nets._face_prob(nets._conv(2, 1, "face")(x)), box
 
 
+class Session6RNet(nets.RNet):
+  """Session 6's R-Net: conv2 as a batched ``nn.Conv`` (the build also turns off
+  ``PatchConv``'s column padding)."""
+
+  @nn.compact
+  def __call__(self, x):
+    x = nets.ChannelPReLU(name="prelu1")(nets.PatchConv(28, 3, name="conv1")(x))
+    x = nets.max_pool_ceil(x, 3, 2)
+    x = nets.ChannelPReLU(name="prelu2")(nets._conv(48, 3, "conv2")(x))
+    x = nets.max_pool_ceil(x, 3, 2)
+    x = nets.ChannelPReLU(name="prelu3")(nets._conv(64, 2, "conv3")(x))
+    x = nets.ChannelPReLU(name="prelu4")(nn.Dense(128, name="fc4")(nets.flatten_whc(x)))
+    return nets._face_prob(nn.Dense(2, name="face")(x)), nn.Dense(4, name="box")(x)
+
+
 def argsort_order(scores, valid, k=None):
   """Session 3's ``nms_order``: a full stable argsort."""
   order = jnp.argsort(-jnp.where(valid, scores, -jnp.inf), stable=True)
@@ -83,14 +100,16 @@ def argsort_order(scores, valid, k=None):
 
 
 def build(pool, order, config, canvases, bands: int = cascade.PNET_ROW_BANDS,
-          pnet=PlainConv1PNet):
+          pnet=PlainConv1PNet, rnet=Session6RNet, onet=nets.ONet, patch_multiple: int = 1):
   """Compile ``detect_padded`` for each canvas shape with these pooling and ordering
-  functions, P-Net bands and P-Net module; returns a function that picks by the
-  image's shape."""
+  functions, P-Net bands, modules and ``PatchConv`` column padding; returns a
+  function that picks by the image's shape."""
   shipped = (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order,
-             cascade.PNET_ROW_BANDS, cascade.PNet)
-  (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order,
-   cascade.PNET_ROW_BANDS, cascade.PNet) = pool, order, order, bands, pnet
+             cascade.PNET_ROW_BANDS, cascade.PNet, cascade.RNet, cascade.ONet,
+             nets.PATCH_FEATURE_MULTIPLE)
+  (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order, cascade.PNET_ROW_BANDS,
+   cascade.PNet, cascade.RNet, cascade.ONet, nets.PATCH_FEATURE_MULTIPLE) = (
+       pool, order, order, bands, pnet, rnet, onet, patch_multiple)
   try:
     f = jax.jit(functools.partial(cascade.detect_padded, config=config))
     compiled = {shape: f.lower(load_params("published"), jnp.zeros(shape, jnp.float32),
@@ -98,8 +117,8 @@ def build(pool, order, config, canvases, bands: int = cascade.PNET_ROW_BANDS,
                 for shape in canvases}
     return lambda params, image, *size: compiled[image.shape](params, image, *size)
   finally:
-    (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order,
-     cascade.PNET_ROW_BANDS, cascade.PNet) = shipped
+    (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order, cascade.PNET_ROW_BANDS,
+     cascade.PNet, cascade.RNet, cascade.ONet, nets.PATCH_FEATURE_MULTIPLE) = shipped
 
 
 def main() -> None:
@@ -138,9 +157,12 @@ def main() -> None:
       "+ P-Net row bands": build(nets.max_pool_ceil, nms_module.nms_order, shipped, canvases),
       "+ P-Net conv1 in blocks": build(nets.max_pool_ceil, nms_module.nms_order, shipped,
                                        canvases, pnet=nets.PNet),
+      "+ R-Net conv1/conv2": build(nets.max_pool_ceil, nms_module.nms_order, shipped, canvases,
+                                   pnet=nets.PNet, rnet=nets.RNet,
+                                   patch_multiple=nets.PATCH_FEATURE_MULTIPLE),
   }
   params = load_params("published")
-  want = [builds["+ P-Net conv1 in blocks"](params, im, *size) for im, size in zip(images, sizes)]
+  want = [builds["+ R-Net conv1/conv2"](params, im, *size) for im, size in zip(images, sizes)]
   for name, f in builds.items():
     for im, size, w in zip(images, sizes, want):
       got = f(params, im, *size)

@@ -98,17 +98,54 @@ def test_flatten_order_matters_for_rnet(params, golden, monkeypatch):
   assert np.abs(np.asarray(prob) - golden["rnet_prob"]).max() > 1e-2
 
 
-# ---------------------------------------------------------------- BlockConv
+# ------------------------------------------------- PatchConv, SideBySideConv, BlockConv
 
-def _conv3x3_valid(x, kernel, bias):
-  """Plain NumPy 'VALID' 3x3 convolution (float64): ``[B, H, W, Cin] -> [B, H-2, W-2, C]``."""
+def _conv_valid(x, kernel, bias):
+  """Plain NumPy 'VALID' k x k convolution (float64): ``[B, H, W, Cin] -> [B, H-k+1, W-k+1, C]``."""
+  k = kernel.shape[0]
   b, h, w, _ = x.shape
-  out = np.zeros((b, h - 2, w - 2, kernel.shape[-1]))
-  for i in range(3):
-    for j in range(3):
-      out += np.einsum("bhwc,cd->bhwd", x[:, i:i + h - 2, j:j + w - 2].astype(np.float64),
+  out = np.zeros((b, h - k + 1, w - k + 1, kernel.shape[-1]))
+  for i in range(k):
+    for j in range(k):
+      out += np.einsum("bhwc,cd->bhwd", x[:, i:i + h - k + 1, j:j + w - k + 1].astype(np.float64),
                        kernel[i, j].astype(np.float64))
   return out + bias
+
+
+@pytest.mark.parametrize("module", [nets.PatchConv, nets.SideBySideConv])
+@pytest.mark.parametrize("batch, h, w, cin, features, k", [
+    (32, 24, 24, 3, 28, 3),    # R-Net conv1 (28 columns padded to 32 in PatchConv)
+    (5, 11, 11, 28, 48, 3),    # R-Net conv2
+    (3, 4, 4, 48, 64, 2),      # R-Net conv3
+    (1, 9, 13, 5, 7, 3),       # one image, not square
+    (4, 6, 5, 2, 16, 2),
+])
+def test_conv_forms_match_a_plain_convolution(rng, module, batch, h, w, cin, features, k):
+  x = rng.uniform(-1, 1, size=(batch, h, w, cin)).astype(np.float32)
+  kernel = rng.normal(size=(k, k, cin, features)).astype(np.float32) / np.sqrt(k * k * cin)
+  bias = rng.normal(size=features).astype(np.float32)
+  y = jax.jit(module(features, k).apply)({"params": {"kernel": kernel, "bias": bias}}, x)
+  assert y.shape == (batch, h - k + 1, w - k + 1, features)
+  np.testing.assert_allclose(np.asarray(y), _conv_valid(x, kernel, bias), rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("module", [nets.PatchConv, nets.SideBySideConv])
+def test_conv_forms_have_nn_conv_params_and_gradients(rng, module):
+  """Same names, shapes and initial values as nn.Conv (checkpoints load, training from
+  scratch is unchanged), and the same gradients (R-Net trains through them)."""
+  x = jnp.asarray(rng.uniform(-1, 1, size=(3, 11, 11, 28)).astype(np.float32))
+  ours = module(48, 3).init(jax.random.key(3), x)["params"]
+  plain = nets._conv(48, 3, "c").init(jax.random.key(3), x)["params"]
+  assert jax.tree.map(jnp.shape, ours) == jax.tree.map(jnp.shape, plain)
+  for name in ("kernel", "bias"):
+    np.testing.assert_array_equal(np.asarray(ours[name]), np.asarray(plain[name]))
+
+  def loss(apply, p, x):
+    return jnp.sum(jnp.tanh(apply({"params": p}, x)) ** 2)
+  g_ours = jax.grad(loss, argnums=(1, 2))(module(48, 3).apply, plain, x)
+  g_plain = jax.grad(loss, argnums=(1, 2))(nets._conv(48, 3, "c").apply, plain, x)
+  for a, b in zip(jax.tree.leaves(g_ours), jax.tree.leaves(g_plain)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("h, w", [(12, 12), (13, 17), (20, 15)])
@@ -118,7 +155,7 @@ def test_block_conv_is_the_convolution_in_2x2_blocks(rng, h, w):
   kernel, bias = (np.asarray(variables["params"][k]) for k in ("kernel", "bias"))
   bias = rng.normal(size=bias.shape).astype(np.float32)
   y = np.asarray(nets.BlockConv(10).apply({"params": {"kernel": kernel, "bias": bias}}, x))
-  want = _conv3x3_valid(x, kernel, bias)
+  want = _conv_valid(x, kernel, bias)
   assert y.shape == (2, -(-(h - 2) // 2), -(-(w - 2) // 2), 2, 2, 10)
   blocks = y.transpose(0, 1, 3, 2, 4, 5).reshape(2, y.shape[1] * 2, y.shape[2] * 2, 10)
   np.testing.assert_allclose(blocks[:, :h - 2, :w - 2], want, rtol=0, atol=2e-6)
@@ -140,7 +177,7 @@ def test_pnet_pools_like_a_plain_convolution_and_ceil_pooling(params, rng, valid
   """P-Net's conv1 in blocks + masked maximum = plain conv1, -inf past the image, max_pool_ceil."""
   x = rng.uniform(-1, 1, size=(1, 19, 25, 3)).astype(np.float32)
   p = params["pnet"]
-  conv = _conv3x3_valid(x, np.asarray(p["conv1"]["kernel"]), np.asarray(p["conv1"]["bias"]))
+  conv = _conv_valid(x, np.asarray(p["conv1"]["kernel"]), np.asarray(p["conv1"]["bias"]))
   conv = np.where(conv >= 0, conv, np.asarray(p["prelu1"]["alpha"]) * conv)
   if valid is not None:
     conv[:, valid[0] - 2:] = -np.inf
