@@ -164,13 +164,39 @@ def _conv(features: int, k: int, name: str) -> nn.Conv:
   return nn.Conv(features, (k, k), padding="VALID", name=name)
 
 
+def _conv_params(module: nn.Module, k: int, cin: int, features: int):
+  """Declare ``nn.Conv``'s parameters (same names, shapes and initialisers) on
+  ``module``: ``(kernel [k, k, cin, features], bias [features])``. The
+  convolution forms below use them, so checkpoints and training from scratch
+  do not depend on the form."""
+  kernel = module.param("kernel", nn.initializers.lecun_normal(), (k, k, cin, features))
+  bias = module.param("bias", nn.initializers.zeros_init(), (features,))
+  return kernel, bias
+
+
 # PatchConv pads its matrix's columns to a multiple of this: XLA:CPU multiplied
 # [15488, 27] x [27, 28] (R-Net's conv1 on 32 crops) at 71 GFLOP/s and
 # [15488, 27] x [27, 32] at 123 (session 7); the padded columns are sliced off.
 PATCH_FEATURE_MULTIPLE = 16
 
 
-class PatchConv(nn.Module):
+class _ValidConv(nn.Module):
+  """A 'VALID' convolution with ``nn.Conv``'s parameters; subclasses say how it
+  is computed (``_convolve``, without the bias)."""
+  features: int
+  kernel_size: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """``[B, H, W, Cin] -> [B, H - k + 1, W - k + 1, features]``."""
+    kernel, bias = _conv_params(self, self.kernel_size, x.shape[-1], self.features)
+    return self._convolve(x, kernel) + bias
+
+  def _convolve(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    raise NotImplementedError
+
+
+class PatchConv(_ValidConv):
   """A 'VALID' convolution computed as im2col patches times one matrix.
 
   Same parameters as ``nn.Conv`` (``kernel [k, k, Cin, C]``, ``bias [C]``) and
@@ -179,15 +205,9 @@ class PatchConv(nn.Module):
   P-Net's large pyramid levels, which keep ``nn.Conv``. The matrix gets zero
   columns up to a multiple of ``PATCH_FEATURE_MULTIPLE`` (sliced off again).
   """
-  features: int
-  kernel_size: int
 
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """``[B, H, W, Cin] -> [B, H - k + 1, W - k + 1, features]``."""
+  def _convolve(self, x, kernel):
     k, cin = self.kernel_size, x.shape[-1]
-    kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, cin, self.features))
-    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
     b, h, w, _ = x.shape
     oh, ow = h - k + 1, w - k + 1
     cols = jnp.concatenate([x[:, i:i + oh, j:j + ow, :] for i in range(k) for j in range(k)],
@@ -195,37 +215,31 @@ class PatchConv(nn.Module):
     matrix = kernel.reshape(k * k * cin, self.features)
     matrix = jnp.pad(matrix, ((0, 0), (0, -self.features % PATCH_FEATURE_MULTIPLE)))
     y = (cols.reshape(-1, k * k * cin) @ matrix)[:, :self.features]
-    return y.reshape(b, oh, ow, self.features) + bias
+    return y.reshape(b, oh, ow, self.features)
 
 
-class SideBySideConv(nn.Module):
+class SideBySideConv(_ValidConv):
   """A 'VALID' convolution of a batch of small images, computed on one strip.
 
   Same parameters as ``nn.Conv(features, (k, k), padding="VALID")`` and the
   same result. The ``B`` images are laid side by side along the width (one
   ``[1, H, B * W, Cin]`` image) and convolved once; the ``k - 1`` output
   columns whose windows straddle two images are dropped. XLA:CPU's
-  convolution kernel handles one wide image much better than a batch of
-  11x11 ones: R-Net's conv2 on 32 crops (session 7, with the conv1 change)
-  made R-Net 11.4 -> 10.1 ms on 416 crops.
+  convolution kernel handles one wide image better than a batch of 11x11
+  ones: with the conv1 change, R-Net's conv2 on strips of 32 crops made R-Net
+  11.4 -> 10.1 ms on 416 crops (session 7).
   """
-  features: int
-  kernel_size: int
 
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """``[B, H, W, Cin] -> [B, H - k + 1, W - k + 1, features]``."""
-    k, cin = self.kernel_size, x.shape[-1]
-    kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, cin, self.features))
-    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-    b, h, w, _ = x.shape
+  def _convolve(self, x, kernel):
+    k = self.kernel_size
+    b, h, w, cin = x.shape
     strip = jnp.transpose(x, (1, 0, 2, 3)).reshape(1, h, b * w, cin)
     y = jax.lax.conv_general_dilated(strip, kernel, (1, 1), "VALID",
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
     # Strip column i * W + j is image i's column j; pad the k - 1 missing
     # columns at the end so that the strip splits back into B images.
     y = jnp.pad(y, ((0, 0), (0, 0), (0, k - 1), (0, 0))).reshape(h - k + 1, b, w, self.features)
-    return jnp.transpose(y[:, :, :w - k + 1], (1, 0, 2, 3)) + bias
+    return jnp.transpose(y[:, :, :w - k + 1], (1, 0, 2, 3))
 
 
 class BlockConv(nn.Module):
@@ -249,9 +263,7 @@ class BlockConv(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     """``[B, H, W, Cin] -> [B, ceil((H - 2) / 2), ceil((W - 2) / 2), 2, 2, features]``."""
-    cin = x.shape[-1]
-    kernel = self.param("kernel", nn.initializers.lecun_normal(), (3, 3, cin, self.features))
-    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    kernel, bias = _conv_params(self, 3, x.shape[-1], self.features)
     b, h, w, _ = x.shape
     oh, ow = -(-(h - 2) // 2), -(-(w - 2) // 2)
     x = jnp.pad(x, ((0, 0), (0, 2 * oh + 2 - h), (0, 2 * ow + 2 - w), (0, 0)))
