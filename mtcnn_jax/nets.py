@@ -30,8 +30,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ChannelPReLU", "PatchConv", "SideBySideConv", "BlockConv", "max_pool_ceil", "pool_out_size", "flatten_whc",
-           "PNet", "RNet", "ONet", "NETS", "INPUT_SIZES"]
+__all__ = ["ChannelPReLU", "PatchConv", "SideBySideConv", "BlockConv", "max_pool_ceil",
+           "pool_out_size", "flatten_whc", "PNet", "RNet", "ONet", "NETS", "INPUT_SIZES"]
 
 
 class ChannelPReLU(nn.Module):
