@@ -129,16 +129,27 @@ def test_conv_forms_match_a_plain_convolution(rng, module, batch, h, w, cin, fea
   np.testing.assert_allclose(np.asarray(y), _conv_valid(x, kernel, bias), rtol=0, atol=2e-5)
 
 
-@pytest.mark.parametrize("module", [nets.PatchConv, nets.SideBySideConv])
-def test_conv_forms_have_nn_conv_params_and_gradients(rng, module):
-  """Same names, shapes and initial values as nn.Conv (checkpoints load, training from
-  scratch is unchanged), and the same gradients (R-Net trains through them)."""
-  x = jnp.asarray(rng.uniform(-1, 1, size=(3, 11, 11, 28)).astype(np.float32))
-  ours = module(48, 3).init(jax.random.key(3), x)["params"]
-  plain = nets._conv(48, 3, "c").init(jax.random.key(3), x)["params"]
+@pytest.mark.parametrize("make, features, shape", [
+    (lambda: nets.PatchConv(48, 3), 48, (3, 11, 11, 28)),
+    (lambda: nets.SideBySideConv(48, 3), 48, (3, 11, 11, 28)),
+    (lambda: nets.BlockConv(10), 10, (1, 12, 12, 3)),
+])
+def test_conv_forms_have_nn_conv_params(make, features, shape):
+  """Same names, shapes and initial values as nn.Conv: checkpoints and training
+  from scratch do not change."""
+  x = jnp.zeros(shape)
+  ours = make().init(jax.random.key(3), x)["params"]
+  plain = nets._conv(features, 3, "c").init(jax.random.key(3), x)["params"]
   assert jax.tree.map(jnp.shape, ours) == jax.tree.map(jnp.shape, plain)
   for name in ("kernel", "bias"):
     np.testing.assert_array_equal(np.asarray(ours[name]), np.asarray(plain[name]))
+
+
+@pytest.mark.parametrize("module", [nets.PatchConv, nets.SideBySideConv])
+def test_conv_forms_have_nn_conv_gradients(rng, module):
+  """The same gradients as nn.Conv (R-Net trains through them)."""
+  x = jnp.asarray(rng.uniform(-1, 1, size=(3, 11, 11, 28)).astype(np.float32))
+  plain = nets._conv(48, 3, "c").init(jax.random.key(3), x)["params"]
 
   def loss(apply, p, x):
     return jnp.sum(jnp.tanh(apply({"params": p}, x)) ** 2)
@@ -159,17 +170,6 @@ def test_block_conv_is_the_convolution_in_2x2_blocks(rng, h, w):
   assert y.shape == (2, -(-(h - 2) // 2), -(-(w - 2) // 2), 2, 2, 10)
   blocks = y.transpose(0, 1, 3, 2, 4, 5).reshape(2, y.shape[1] * 2, y.shape[2] * 2, 10)
   np.testing.assert_allclose(blocks[:, :h - 2, :w - 2], want, rtol=0, atol=2e-6)
-
-
-def test_block_conv_has_nn_conv_params():
-  """Same names, shapes and initial values as nn.Conv: checkpoints and training
-  from scratch do not change."""
-  x = jnp.zeros((1, 12, 12, 3))
-  ours = nets.BlockConv(10).init(jax.random.key(3), x)["params"]
-  plain = nets._conv(10, 3, "conv1").init(jax.random.key(3), x)["params"]
-  assert jax.tree.map(jnp.shape, ours) == jax.tree.map(jnp.shape, plain)
-  for name in ("kernel", "bias"):
-    np.testing.assert_array_equal(np.asarray(ours[name]), np.asarray(plain[name]))
 
 
 @pytest.mark.parametrize("valid", [None, (17, 23), (16, 20)])
