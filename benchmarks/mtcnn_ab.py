@@ -4,7 +4,7 @@ Usage::
 
   python benchmarks/mtcnn_ab.py [--images 8] [--rounds 7] [--stored-size] [--out PATH]
 
-Seven builds of the whole cascade (``detect_padded``, published weights), jitted
+Eight builds of the whole cascade (``detect_padded``, published weights), jitted
 side by side and timed interleaved on the first ``--images`` photos of
 ../shared/data/faces/wider_val_dev at 640x480 (as ``mtcnn_bench.py`` makes them), or
 as stored (1024 px wide) with ``--stored-size``, each on its canvas:
@@ -18,9 +18,12 @@ as stored (1024 px wide) with ``--stored-size``, each on its canvas:
   ``cascade.PNET_ROW_BANDS`` row bands);
 * ``+ P-Net conv1 in blocks``: session 6's cascade (P-Net's conv1 computed in
   its 2x2 pooling blocks as one stride-2 convolution, ``nets.BlockConv``);
-* ``+ R-Net conv1/conv2``: the shipped cascade (R-Net's conv1 matrix padded to
+* ``+ R-Net conv1/conv2``: session 7's cascade (R-Net's conv1 matrix padded to
   32 columns, ``nets.PATCH_FEATURE_MULTIPLE``, and its conv2 on the crops laid
-  side by side, ``nets.SideBySideConv``; session 7).
+  side by side, ``nets.SideBySideConv``);
+* ``+ R-Net 32 channels``: the shipped cascade (R-Net's conv1 keeps those 32
+  columns, zeros past its 28 channels, through its PReLU, pooling and conv2;
+  session 8).
 
 The builds swap the old functions in before tracing, so one process measures
 all of them; every build's detections are checked against the shipped one's
@@ -93,6 +96,20 @@ class Session6RNet(nets.RNet):
     return nets._face_prob(nn.Dense(2, name="face")(x)), nn.Dense(4, name="box")(x)
 
 
+class Session7RNet(nets.RNet):
+  """Session 7's R-Net: conv1's four padding channels sliced off at once."""
+
+  @nn.compact
+  def __call__(self, x):
+    x = nets.ChannelPReLU(name="prelu1")(nets.PatchConv(28, 3, name="conv1")(x))
+    x = nets.max_pool_ceil(x, 3, 2)
+    x = nets.ChannelPReLU(name="prelu2")(nets.SideBySideConv(48, 3, name="conv2")(x))
+    x = nets.max_pool_ceil(x, 3, 2)
+    x = nets.ChannelPReLU(name="prelu3")(nets._conv(64, 2, "conv3")(x))
+    x = nets.ChannelPReLU(name="prelu4")(nn.Dense(128, name="fc4")(nets.flatten_whc(x)))
+    return nets._face_prob(nn.Dense(2, name="face")(x)), nn.Dense(4, name="box")(x)
+
+
 def argsort_order(scores, valid, k=None):
   """Session 3's ``nms_order``: a full stable argsort."""
   order = jnp.argsort(-jnp.where(valid, scores, -jnp.inf), stable=True)
@@ -158,11 +175,14 @@ def main() -> None:
       "+ P-Net conv1 in blocks": build(nets.max_pool_ceil, nms_module.nms_order, shipped,
                                        canvases, pnet=nets.PNet),
       "+ R-Net conv1/conv2": build(nets.max_pool_ceil, nms_module.nms_order, shipped, canvases,
+                                   pnet=nets.PNet, rnet=Session7RNet,
+                                   patch_multiple=nets.PATCH_FEATURE_MULTIPLE),
+      "+ R-Net 32 channels": build(nets.max_pool_ceil, nms_module.nms_order, shipped, canvases,
                                    pnet=nets.PNet, rnet=nets.RNet,
                                    patch_multiple=nets.PATCH_FEATURE_MULTIPLE),
   }
   params = load_params("published")
-  want = [builds["+ R-Net conv1/conv2"](params, im, *size) for im, size in zip(images, sizes)]
+  want = [builds["+ R-Net 32 channels"](params, im, *size) for im, size in zip(images, sizes)]
   for name, f in builds.items():
     for im, size, w in zip(images, sizes, want):
       got = f(params, im, *size)
