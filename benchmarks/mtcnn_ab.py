@@ -4,14 +4,14 @@ Usage::
 
   python benchmarks/mtcnn_ab.py [--images 8] [--rounds 7] [--stored-size] [--out PATH]
 
-Eight builds of the whole cascade (``detect_padded``, published weights), jitted
+Nine builds of the whole cascade (``detect_padded``, published weights), jitted
 side by side and timed interleaved on the first ``--images`` photos of
 ../shared/data/faces/wider_val_dev at 640x480 (as ``mtcnn_bench.py`` makes them), or
 as stored (1024 px wide) with ``--stored-size``, each on its canvas:
 
 * ``before``: the candidate order by a full stable ``argsort`` and max pooling
   by ``lax.reduce_window``, with R-Net chunks of 64 (session 3's code);
-* ``+ top_k order``: ``nms_order`` by ``lax.top_k`` (the shipped code);
+* ``+ top_k order``: ``nms_order`` by one ``lax.top_k`` over all slots (sessions 4-7);
 * ``+ sliced pooling``: also pooling as strided-slice maxima (shipped);
 * ``+ R-Net chunks of 32``: session 4's cascade, P-Net on whole levels;
 * ``+ P-Net row bands``: session 5's cascade (large levels in
@@ -21,9 +21,11 @@ as stored (1024 px wide) with ``--stored-size``, each on its canvas:
 * ``+ R-Net conv1/conv2``: session 7's cascade (R-Net's conv1 matrix padded to
   32 columns, ``nets.PATCH_FEATURE_MULTIPLE``, and its conv2 on the crops laid
   side by side, ``nets.SideBySideConv``);
-* ``+ R-Net 32 channels``: the shipped cascade (R-Net's conv1 keeps those 32
-  columns, zeros past its 28 channels, through its PReLU, pooling and conv2;
-  session 8).
+* ``+ R-Net 32 channels``: R-Net's conv1 keeps those 32 columns, zeros past
+  its 28 channels, through its PReLU, pooling and conv2 (session 8);
+* ``+ sorted prefix``: the shipped cascade (``nms_order`` sorts only the first
+  ``nms.ORDER_BUCKETS`` slots, after a partition, when the candidates fit
+  there; also for P-Net's cells; session 8).
 
 The builds swap the old functions in before tracing, so one process measures
 all of them; every build's detections are checked against the shipped one's
@@ -51,7 +53,7 @@ import numpy as np  # noqa: E402
 from espcn_jax.image_io import read_image  # noqa: E402
 from mtcnn_bench import DATA, _to_640x480  # noqa: E402
 from mtcnn_stages import write_results  # noqa: E402
-from mtcnn_jax import cascade, evaluation, nets  # noqa: E402
+from mtcnn_jax import cascade, evaluation, nets, pyramid  # noqa: E402
 from mtcnn_jax.params import load_params  # noqa: E402
 
 nms_module = importlib.import_module("mtcnn_jax.nms")
@@ -110,6 +112,12 @@ class Session7RNet(nets.RNet):
     return nets._face_prob(nn.Dense(2, name="face")(x)), nn.Dense(4, name="box")(x)
 
 
+def topk_order(scores, valid, k=None):
+  """Sessions 4-7's ``nms_order``: one ``lax.top_k`` over all slots."""
+  key = jnp.where(valid, scores, -jnp.inf)
+  return jax.lax.top_k(key, key.shape[0] if k is None else k)[1]
+
+
 def argsort_order(scores, valid, k=None):
   """Session 3's ``nms_order``: a full stable argsort."""
   order = jnp.argsort(-jnp.where(valid, scores, -jnp.inf), stable=True)
@@ -121,12 +129,15 @@ def build(pool, order, config, canvases, bands: int = cascade.PNET_ROW_BANDS,
   """Compile ``detect_padded`` for each canvas shape with these pooling and ordering
   functions, P-Net bands, modules and ``PatchConv`` column padding; returns a
   function that picks by the image's shape."""
-  shipped = (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order,
+  # P-Net's cells were ranked by lax.top_k up to session 7, also in "before".
+  cell_order = order if order is nms_module.nms_order else topk_order
+  shipped = (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order, pyramid.nms_order,
              cascade.PNET_ROW_BANDS, cascade.PNet, cascade.RNet, cascade.ONet,
              nets.PATCH_FEATURE_MULTIPLE)
-  (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order, cascade.PNET_ROW_BANDS,
-   cascade.PNet, cascade.RNet, cascade.ONet, nets.PATCH_FEATURE_MULTIPLE) = (
-       pool, order, order, bands, pnet, rnet, onet, patch_multiple)
+  (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order, pyramid.nms_order,
+   cascade.PNET_ROW_BANDS, cascade.PNet, cascade.RNet, cascade.ONet,
+   nets.PATCH_FEATURE_MULTIPLE) = (pool, order, order, cell_order, bands, pnet, rnet, onet,
+                                   patch_multiple)
   try:
     f = jax.jit(functools.partial(cascade.detect_padded, config=config))
     compiled = {shape: f.lower(load_params("published"), jnp.zeros(shape, jnp.float32),
@@ -134,8 +145,9 @@ def build(pool, order, config, canvases, bands: int = cascade.PNET_ROW_BANDS,
                 for shape in canvases}
     return lambda params, image, *size: compiled[image.shape](params, image, *size)
   finally:
-    (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order, cascade.PNET_ROW_BANDS,
-     cascade.PNet, cascade.RNet, cascade.ONet, nets.PATCH_FEATURE_MULTIPLE) = shipped
+    (nets.max_pool_ceil, nms_module.nms_order, cascade.nms_order, pyramid.nms_order,
+     cascade.PNET_ROW_BANDS, cascade.PNet, cascade.RNet, cascade.ONet,
+     nets.PATCH_FEATURE_MULTIPLE) = shipped
 
 
 def main() -> None:
@@ -165,24 +177,27 @@ def main() -> None:
   old_chunks = dataclasses.replace(shipped, rnet_chunk=64)
   builds = {
       "before": build(reduce_window_pool, argsort_order, old_chunks, canvases, bands=1),
-      "+ top_k order": build(reduce_window_pool, nms_module.nms_order, old_chunks, canvases,
+      "+ top_k order": build(reduce_window_pool, topk_order, old_chunks, canvases,
                              bands=1),
-      "+ sliced pooling": build(nets.max_pool_ceil, nms_module.nms_order, old_chunks, canvases,
+      "+ sliced pooling": build(nets.max_pool_ceil, topk_order, old_chunks, canvases,
                                 bands=1),
-      "+ R-Net chunks of 32": build(nets.max_pool_ceil, nms_module.nms_order, shipped, canvases,
+      "+ R-Net chunks of 32": build(nets.max_pool_ceil, topk_order, shipped, canvases,
                                     bands=1),
-      "+ P-Net row bands": build(nets.max_pool_ceil, nms_module.nms_order, shipped, canvases),
-      "+ P-Net conv1 in blocks": build(nets.max_pool_ceil, nms_module.nms_order, shipped,
+      "+ P-Net row bands": build(nets.max_pool_ceil, topk_order, shipped, canvases),
+      "+ P-Net conv1 in blocks": build(nets.max_pool_ceil, topk_order, shipped,
                                        canvases, pnet=nets.PNet),
-      "+ R-Net conv1/conv2": build(nets.max_pool_ceil, nms_module.nms_order, shipped, canvases,
+      "+ R-Net conv1/conv2": build(nets.max_pool_ceil, topk_order, shipped, canvases,
                                    pnet=nets.PNet, rnet=Session7RNet,
                                    patch_multiple=nets.PATCH_FEATURE_MULTIPLE),
-      "+ R-Net 32 channels": build(nets.max_pool_ceil, nms_module.nms_order, shipped, canvases,
+      "+ R-Net 32 channels": build(nets.max_pool_ceil, topk_order, shipped, canvases,
                                    pnet=nets.PNet, rnet=nets.RNet,
                                    patch_multiple=nets.PATCH_FEATURE_MULTIPLE),
+      "+ sorted prefix": build(nets.max_pool_ceil, nms_module.nms_order, shipped, canvases,
+                               pnet=nets.PNet, rnet=nets.RNet,
+                               patch_multiple=nets.PATCH_FEATURE_MULTIPLE),
   }
   params = load_params("published")
-  want = [builds["+ R-Net 32 channels"](params, im, *size) for im, size in zip(images, sizes)]
+  want = [builds["+ sorted prefix"](params, im, *size) for im, size in zip(images, sizes)]
   for name, f in builds.items():
     for im, size, w in zip(images, sizes, want):
       got = f(params, im, *size)

@@ -25,6 +25,11 @@ from mtcnn_jax.boxes import iou_matrix
 __all__ = ["nms", "nms_order"]
 
 
+# nms_order sorts only a prefix of this many slots when the candidates fit in it.
+# One bucket: (256, 1024, 4096) were no faster in the cascade and compiled 1 s longer.
+ORDER_BUCKETS = (1024,)
+
+
 def nms_order(scores, valid, k: int | None = None):
   """Indices sorting valid slots by descending score (invalid last); stable.
 
@@ -32,9 +37,39 @@ def nms_order(scores, valid, k: int | None = None):
   ``lax.top_k``, whose ties keep the lower index first, so the order is the
   stable sort's (tested); on CPU it is 1.2x faster than ``argsort`` for the
   whole order and 4-5x faster for the best 8,192 of 29,000 P-Net cells.
+
+  The candidates are usually far fewer than the slots (a few hundred of 27,000
+  P-Net cells), so the slots are first partitioned, in slot order, into the
+  candidates and the rest, and only the smallest prefix of ``ORDER_BUCKETS``
+  slots that holds every candidate is sorted (``lax.switch``: the shapes stay
+  static; with more candidates, one ``top_k`` over all slots). Same indices
+  either way; 3-5x faster for a few hundred candidates among thousands of
+  slots, and the cascade 3-4% faster on 640x480 photos (session 8).
   """
   key = jnp.where(valid, scores, -jnp.inf)
-  return jax.lax.top_k(key, key.shape[0] if k is None else k)[1]
+  n = key.shape[0]
+  k = n if k is None else k
+  sizes = [m for m in ORDER_BUCKETS if m < n]
+  if not sizes:
+    return jax.lax.top_k(key, k)[1]
+
+  def sorted_prefix(m):
+    def run(key):
+      # -inf slots sort last, in slot order, whether or not they are valid.
+      head = key != -jnp.inf
+      before = jnp.cumsum(head, dtype=jnp.int32)
+      slots = jnp.arange(n, dtype=jnp.int32)
+      place = jnp.where(head, before - 1, before[-1] + slots - before)
+      partition = jnp.zeros(n, jnp.int32).at[place].set(slots, unique_indices=True)
+      prefix = partition[:m]
+      ranked = prefix[jax.lax.top_k(key[prefix], min(k, m))[1]]
+      return jnp.concatenate([ranked, partition[m:k]]) if k > m else ranked
+    return run
+
+  count = jnp.sum(key != -jnp.inf, dtype=jnp.int32)
+  which = jnp.searchsorted(jnp.asarray(sizes, jnp.int32), count, side="left")
+  return jax.lax.switch(which, [sorted_prefix(m) for m in sizes]
+                        + [lambda key: jax.lax.top_k(key, k)[1]], key)
 
 
 def _block_keep(candidates, overlap_block, threshold):

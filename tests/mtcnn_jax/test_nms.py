@@ -239,6 +239,23 @@ def test_nms_order_is_numpys_stable_sort_with_many_ties(rng, n, k):
   np.testing.assert_array_equal(np.asarray(got), want)
 
 
+@pytest.mark.parametrize("count", [0, 1, 1023, 1024, 1025, 6000])
+@pytest.mark.parametrize("k", [100, 1500, 5000, None])
+def test_nms_order_buckets_match_a_stable_sort(rng, count, k):
+  """The sorted-prefix bucket (ORDER_BUCKETS = (1024,)), at and across its edge, with
+  ties and any k: the same indices as NumPy's stable sort over all 8,000 slots."""
+  n = 8000
+  scores = rng.choice(np.float32([0.61, 0.7, 0.7001, 0.95, 1.0]), n)
+  valid = np.zeros(n, bool)
+  valid[rng.choice(n, count, replace=False)] = True
+  want = np.argsort(-np.where(valid, scores.astype(np.float64), -np.inf), kind="stable")
+  got = _order(scores, valid, k)
+  np.testing.assert_array_equal(np.asarray(got), want[:k])
+
+
+_order = jax.jit(nms_order, static_argnums=2)
+
+
 def test_jit_with_partial_static_arguments():
   """``functools.partial`` binding the static settings also jits (as detect.py uses it)."""
   f = jax.jit(functools.partial(nms, threshold=0.5, method="min", plus_one=False))
