@@ -1,4 +1,4 @@
-"""The MTCNN speed changes of sessions 4 to 7, A/B in one process, on 640x480 frames.
+"""The MTCNN speed changes of sessions 4 to 8, A/B in one process, on 640x480 frames.
 
 Usage::
 
