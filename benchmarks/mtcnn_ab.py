@@ -86,30 +86,23 @@ class PlainConv1PNet(nets.PNet):
 class Session6RNet(nets.RNet):
   """Session 6's R-Net: conv2 as a batched ``nn.Conv`` (the build also turns off
   ``PatchConv``'s column padding)."""
+  conv2 = staticmethod(lambda: nets._conv(48, 3, "conv2"))
 
   @nn.compact
   def __call__(self, x):
     x = nets.ChannelPReLU(name="prelu1")(nets.PatchConv(28, 3, name="conv1")(x))
     x = nets.max_pool_ceil(x, 3, 2)
-    x = nets.ChannelPReLU(name="prelu2")(nets._conv(48, 3, "conv2")(x))
+    x = nets.ChannelPReLU(name="prelu2")(self.conv2()(x))
     x = nets.max_pool_ceil(x, 3, 2)
     x = nets.ChannelPReLU(name="prelu3")(nets._conv(64, 2, "conv3")(x))
     x = nets.ChannelPReLU(name="prelu4")(nn.Dense(128, name="fc4")(nets.flatten_whc(x)))
     return nets._face_prob(nn.Dense(2, name="face")(x)), nn.Dense(4, name="box")(x)
 
 
-class Session7RNet(nets.RNet):
-  """Session 7's R-Net: conv1's four padding channels sliced off at once."""
-
-  @nn.compact
-  def __call__(self, x):
-    x = nets.ChannelPReLU(name="prelu1")(nets.PatchConv(28, 3, name="conv1")(x))
-    x = nets.max_pool_ceil(x, 3, 2)
-    x = nets.ChannelPReLU(name="prelu2")(nets.SideBySideConv(48, 3, name="conv2")(x))
-    x = nets.max_pool_ceil(x, 3, 2)
-    x = nets.ChannelPReLU(name="prelu3")(nets._conv(64, 2, "conv3")(x))
-    x = nets.ChannelPReLU(name="prelu4")(nn.Dense(128, name="fc4")(nets.flatten_whc(x)))
-    return nets._face_prob(nn.Dense(2, name="face")(x)), nn.Dense(4, name="box")(x)
+class Session7RNet(Session6RNet):
+  """Session 7's R-Net: conv2 on the crops side by side; conv1's four padding
+  channels still sliced off at once."""
+  conv2 = staticmethod(lambda: nets.SideBySideConv(48, 3, name="conv2"))
 
 
 def topk_order(scores, valid, k=None):

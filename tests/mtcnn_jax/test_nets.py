@@ -198,7 +198,7 @@ def test_channel_prelu_passes_padding_through(rng):
   x = rng.normal(size=(2, 3, 5)).astype(np.float32)
   alpha = np.array([0.1, 0.5, -2.0], np.float32)
   y = nets.ChannelPReLU(features=3).apply({"params": {"alpha": alpha}}, x)
-  np.testing.assert_array_equal(np.asarray(y[..., :3]), 
+  np.testing.assert_array_equal(np.asarray(y[..., :3]),
                                 np.where(x[..., :3] >= 0, x[..., :3], x[..., :3] * alpha))
   np.testing.assert_array_equal(np.asarray(y[..., 3:]), x[..., 3:])
   assert nets.ChannelPReLU(features=3).init(jax.random.key(0), x)["params"]["alpha"].shape == (3,)

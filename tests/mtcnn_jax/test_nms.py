@@ -22,6 +22,7 @@ from hypothesis import given, settings, strategies as st
 from mtcnn_jax.nms import nms, nms_order
 
 _nms = jax.jit(nms, static_argnames=("threshold", "method", "plus_one"))
+_order = jax.jit(nms_order, static_argnums=2)
 
 K = 12                          # slot count of the property tests (one compile per setting)
 THRESHOLDS = [0.0, 0.3, 0.5, 0.7]
@@ -227,16 +228,19 @@ def test_nms_order_sorts_valid_by_score_then_slot():
   np.testing.assert_array_equal(np.asarray(jax.jit(nms_order)(scores, valid)), [1, 4, 0, 2, 3])
 
 
+def _stable_order(scores, valid):
+  """Valid slots by descending score, ties and invalid slots in slot order (NumPy)."""
+  return np.argsort(-np.where(valid, scores.astype(np.float64), -np.inf), kind="stable")
+
+
 @pytest.mark.parametrize("n, k", [(1, 1), (50, 50), (300, 17), (3000, 1000)])
 def test_nms_order_is_numpys_stable_sort_with_many_ties(rng, n, k):
   """The top_k order against an obviously correct stable sort: valid slots by
   descending score, ties (scores drawn from 5 values) and invalid slots in slot order."""
   scores = rng.choice(np.float32([0.61, 0.7, 0.7001, 0.95, 1.0]), n)
   valid = rng.uniform(size=n) < 0.6
-  key = np.where(valid, scores.astype(np.float64), -np.inf)
-  want = np.argsort(-key, kind="stable")[:k]
-  got = jax.jit(nms_order, static_argnums=2)(scores, valid, k)
-  np.testing.assert_array_equal(np.asarray(got), want)
+  np.testing.assert_array_equal(np.asarray(_order(scores, valid, k)),
+                                _stable_order(scores, valid)[:k])
 
 
 @pytest.mark.parametrize("count", [0, 1, 1023, 1024, 1025, 6000])
@@ -248,12 +252,8 @@ def test_nms_order_buckets_match_a_stable_sort(rng, count, k):
   scores = rng.choice(np.float32([0.61, 0.7, 0.7001, 0.95, 1.0]), n)
   valid = np.zeros(n, bool)
   valid[rng.choice(n, count, replace=False)] = True
-  want = np.argsort(-np.where(valid, scores.astype(np.float64), -np.inf), kind="stable")
-  got = _order(scores, valid, k)
-  np.testing.assert_array_equal(np.asarray(got), want[:k])
-
-
-_order = jax.jit(nms_order, static_argnums=2)
+  np.testing.assert_array_equal(np.asarray(_order(scores, valid, k)),
+                                _stable_order(scores, valid)[:k])
 
 
 def test_jit_with_partial_static_arguments():
