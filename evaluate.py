@@ -17,6 +17,8 @@ import pathlib
 import sys
 import warnings
 
+from espcn_jax import compile_cache
+
 
 def _espcn_parser(sub) -> None:
   p = sub.add_parser(
@@ -49,6 +51,7 @@ def _espcn_parser(sub) -> None:
   p.add_argument("--save-images", default=None, metavar="DIR",
                  help="write each output as DIR/<input name>.png")
   p.add_argument("--no-progress", action="store_true", help="no progress bar")
+  compile_cache.add_argument(p)
 
 
 def _run_espcn(args) -> int:
@@ -117,6 +120,7 @@ def _mtcnn_parser(sub) -> None:
                  help="write DIR/<detector>.json in the reference format")
   p.add_argument("--out", default="reports/mtcnn_eval.json", help="JSON report path")
   p.add_argument("--no-progress", action="store_true", help="no progress bar")
+  compile_cache.add_argument(p)
 
 
 def _run_mtcnn(args) -> int:
@@ -143,6 +147,7 @@ def main(argv=None) -> int:
   for make_parser, _ in _TASKS.values():
     make_parser(sub)
   args = parser.parse_args(argv)
+  compile_cache.enable(args.compile_cache)
   return _TASKS[args.task][1](args)
 
 

@@ -46,6 +46,10 @@ def main() -> None:
       "add :VARIANT for a variant, e.g. :smoke.", lock_config=True)
   workdir_flag = flags.DEFINE_string("workdir", None, "Checkpoints and metrics go here; "
                                      "an existing workdir is resumed.", required=True)
+  cache_flag = flags.DEFINE_string(
+      "compile_cache", None, "Folder for compiled XLA programs, so a resumed run skips "
+      "recompiling; 'off' to disable (default: as the other CLIs, see "
+      "espcn_jax/compile_cache.py).")
 
   def run(argv):
     from absl import logging  # pylint: disable=import-outside-toplevel
@@ -53,6 +57,8 @@ def main() -> None:
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = config_flag.value
+    from espcn_jax import compile_cache  # pylint: disable=import-outside-toplevel
+    compile_cache.enable(cache_flag.value)
     if config.task != task:
       raise app.UsageError(f"config is for task {config.task!r}, not {task!r}")
     module = importlib.import_module(module_name)

@@ -17,6 +17,8 @@ import sys
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from espcn_jax import compile_cache
+
 __all__ = ["main", "load_params"]
 
 
@@ -72,7 +74,9 @@ def main(argv=None) -> int:
                       help="with 'pretrained': the Y model (1, default: Y through ESPCN, Cb/Cr "
                            "bicubic) or the RGB model (3: every channel through ESPCN)")
   parser.add_argument("--no-progress", action="store_true")
+  compile_cache.add_argument(parser)
   args = parser.parse_args(argv)
+  compile_cache.enable(args.compile_cache)
 
   from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
   from espcn_jax import image_io  # pylint: disable=import-outside-toplevel

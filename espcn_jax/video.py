@@ -35,7 +35,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from espcn_jax import image_io
+from espcn_jax import compile_cache, image_io
 
 __all__ = ["VideoError", "VideoInfo", "PipelineStats", "VideoStats", "CODECS", "probe_video",
            "check_frame_pixels", "read_frames", "open_writer", "write_frame", "run_pipeline",
@@ -497,7 +497,9 @@ def main(argv=None) -> int:
   parser.add_argument("--max-frames", type=positive_int, help="only the first N frames")
   parser.add_argument("--codec", help="FourCC, e.g. mp4v, MJPG, FFV1 (default: from the suffix)")
   parser.add_argument("--no-progress", action="store_true")
+  compile_cache.add_argument(parser)
   args = parser.parse_args(argv)
+  compile_cache.enable(args.compile_cache)
 
   quiet_ffmpeg()
   from espcn_jax.checkpoint import CheckpointError  # pylint: disable=import-outside-toplevel

@@ -16,6 +16,7 @@ import pathlib
 import sys
 import time
 
+from espcn_jax import compile_cache
 from mtcnn_jax import detectors
 
 __all__ = ["main"]
@@ -33,7 +34,9 @@ def main(argv=None) -> int:
   parser.add_argument("--aligned", action="store_true", help="also write 112x112 aligned crops")
   parser.add_argument("--no-annotated", action="store_true", help="do not write annotated images")
   parser.add_argument("--no-progress", action="store_true")
+  compile_cache.add_argument(parser)
   args = parser.parse_args(argv)
+  compile_cache.enable(args.compile_cache)
 
   from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
   from espcn_jax import image_io  # pylint: disable=import-outside-toplevel

@@ -33,6 +33,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from espcn_jax import compile_cache
 from espcn_jax.video import (PipelineStats, VideoError, VideoStats, check_frame_pixels,
                              open_writer, probe_video, quiet_ffmpeg, read_frames, run_pipeline,
                              positive_int, progress_bar, summary_line, write_frame)
@@ -192,7 +193,9 @@ def main(argv=None) -> int:
                       metavar=("P", "R", "O"), help="P-, R-, O-Net face thresholds")
   parser.add_argument("--weights", default="published", help=WEIGHTS_HELP)
   parser.add_argument("--no-progress", action="store_true")
+  compile_cache.add_argument(parser)
   args = parser.parse_args(argv)
+  compile_cache.enable(args.compile_cache)
 
   quiet_ffmpeg()
   src = pathlib.Path(args.input)

@@ -2,6 +2,7 @@
 
 * Four virtual CPU devices (set before JAX is imported) so that data-parallel
   training is tested on CPU exactly as it runs on a TPU host.
+* The CLIs' compilation cache off (no writes to ~/.cache).
 * ``shared_data``: the ../shared/data folder; tests that need it skip with a
   reason when it is absent, and fail instead when REQUIRE_SHARED_DATA=1 (CI).
 """
@@ -13,6 +14,9 @@ import pathlib
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_force_host_platform_device_count=4").strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The CLIs' persistent compilation cache stays off: tests that run a CLI must not
+# write into ~/.cache (tests/espcn_jax/test_compile_cache.py turns it on in children).
+os.environ["ESPCN_MTCNN_JAX_COMPILE_CACHE"] = "off"
 
 import jax  # noqa: E402  (after XLA_FLAGS on purpose)
 import numpy as np  # noqa: E402

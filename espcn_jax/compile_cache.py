@@ -1,0 +1,135 @@
+"""A persistent XLA compilation cache for the command-line tools.
+
+Compiling is the slow part of a short run here: MTCNN's cascade takes 7-10 s per
+canvas (size bucket) on a 2-core CPU, and a WIDER evaluation meets 13 canvases.
+JAX can write compiled executables to a folder and load them in later processes
+(``jax_compilation_cache_dir``); the CLIs (``espcn-upscale``, ``espcn-video``,
+``mtcnn-detect``, ``mtcnn-video``, ``evaluate.py``, ``train.py``) turn it on
+in a per-machine folder unless told not to:
+
+* ``--compile-cache DIR`` or ``--compile-cache off`` on the command line;
+* else (``auto``, the default) ``ESPCN_MTCNN_JAX_COMPILE_CACHE`` (a folder, or ``off``);
+* else JAX's own ``JAX_COMPILATION_CACHE_DIR`` if it is set;
+* else ``$XDG_CACHE_HOME/espcn-mtcnn-jax/xla-<machine>`` (``~/.cache`` by default).
+
+JAX's cache key covers the program, jaxlib's version, the XLA flags and the
+backend, but not which CPU compiled it, and XLA:CPU code is built for the host's
+instruction set; ``<machine>`` (:func:`machine_tag`) keeps machines that share a
+home folder apart. JAX stores only programs that took at least
+``jax_persistent_cache_min_compile_time_secs`` (1 s) to compile: the cascades
+and training steps, not the small helpers. Entries are about 1 MB per MTCNN
+canvas; deleting the folder is always safe. The folder is created private
+(mode 700): JAX runs what it loads from there, so it must not be writable by
+others. The library functions never touch any of this; only the CLIs call
+:func:`enable`.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import pathlib
+import platform
+import warnings
+
+__all__ = ["ENV_VAR", "machine_tag", "default_cache_dir", "add_argument", "enable"]
+
+ENV_VAR = "ESPCN_MTCNN_JAX_COMPILE_CACHE"
+_OFF = ("off", "none", "0", "false", "no")
+
+
+def _cpu_description(cpuinfo_path: str = "/proc/cpuinfo") -> str:
+  """The first CPU's model name and feature flags (Linux), else what ``platform`` knows."""
+  try:
+    with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:
+      lines = {}
+      for line in f:
+        if not line.strip():
+          break                       # the first processor's block is enough
+        key, _, value = line.partition(":")
+        lines[key.strip()] = value.strip()
+    found = [lines.get(k, "") for k in ("model name", "flags", "Features", "CPU part")]
+    if any(found):
+      return "\n".join(found)
+  except OSError:
+    pass
+  return f"{platform.machine()}\n{platform.processor()}"
+
+
+def machine_tag(cpu_description: str | None = None) -> str:
+  """12 hex digits naming this machine's CPU (model and instruction-set flags).
+
+  Args:
+    cpu_description: text to hash; default: the first CPU's "model name" and
+      "flags" lines from ``/proc/cpuinfo`` (or ``platform``'s machine and
+      processor elsewhere).
+  """
+  text = _cpu_description() if cpu_description is None else cpu_description
+  return hashlib.sha256(f"{platform.machine()}\n{text}".encode()).hexdigest()[:12]
+
+
+def default_cache_dir(environ=None) -> pathlib.Path | None:
+  """Where the CLIs cache compiled programs when ``--compile-cache`` is not given.
+
+  Returns ``None`` when ``ESPCN_MTCNN_JAX_COMPILE_CACHE`` is ``off``; that
+  variable's folder when it names one; else the per-machine folder under
+  ``$XDG_CACHE_HOME`` (or ``~/.cache``). ``JAX_COMPILATION_CACHE_DIR`` is handled
+  by :func:`enable`, since JAX reads it itself.
+  """
+  environ = os.environ if environ is None else environ
+  value = environ.get(ENV_VAR, "").strip()
+  if value.lower() in _OFF:
+    return None
+  if value:
+    return pathlib.Path(value).expanduser()
+  base = environ.get("XDG_CACHE_HOME") or pathlib.Path("~/.cache").expanduser()
+  return pathlib.Path(base) / "espcn-mtcnn-jax" / f"xla-{machine_tag()}"
+
+
+def add_argument(parser: argparse.ArgumentParser) -> None:
+  """Add ``--compile-cache DIR|off|auto`` to a CLI's parser (``auto``: see the module doc)."""
+  parser.add_argument(
+      "--compile-cache", metavar="DIR|off|auto", default="auto",
+      help=f"keep compiled XLA programs in DIR so the next run skips compiling; 'off' to "
+           f"disable; 'auto': ${ENV_VAR}, else $JAX_COMPILATION_CACHE_DIR, else "
+           f"~/.cache/espcn-mtcnn-jax/xla-<machine>")
+
+
+def enable(choice: str | os.PathLike | None = None) -> pathlib.Path | None:
+  """Turn JAX's persistent compilation cache on for this process.
+
+  Call it before the first jitted call (a CLI's ``main`` does so right after
+  parsing its arguments); an earlier in-process cache state is reset so the
+  folder takes effect.
+
+  Args:
+    choice: the ``--compile-cache`` value: a folder, ``"off"``, or ``"auto"`` /
+      ``None`` for the default (``ESPCN_MTCNN_JAX_COMPILE_CACHE``, then an
+      already-set ``JAX_COMPILATION_CACHE_DIR``, then :func:`default_cache_dir`).
+
+  Returns:
+    The folder in use, or ``None`` when the cache stays off. A folder that
+    cannot be created only warns: the cache is a speed-up, never a reason to fail.
+  """
+  import jax  # pylint: disable=import-outside-toplevel
+  from jax.experimental.compilation_cache import compilation_cache  # pylint: disable=import-outside-toplevel
+
+  if choice is not None and str(choice).strip().lower() == "auto":
+    choice = None
+  if choice is not None and str(choice).strip().lower() in _OFF:
+    return None
+  if choice is None and not os.environ.get(ENV_VAR) and jax.config.jax_compilation_cache_dir:
+    return pathlib.Path(jax.config.jax_compilation_cache_dir)   # the user's JAX setting
+  folder = pathlib.Path(choice).expanduser() if choice is not None else default_cache_dir()
+  if folder is None:
+    return None
+  try:
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK):
+      raise PermissionError(f"{folder} is not writable")
+  except OSError as e:
+    warnings.warn(f"compilation cache off: {e}", stacklevel=2)
+    return None
+  compilation_cache.set_cache_dir(str(folder))
+  compilation_cache.reset_cache()    # a process that already compiled re-reads the setting
+  return folder
