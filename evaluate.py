@@ -31,7 +31,8 @@ def _espcn_parser(sub) -> None:
                  help="HR images: a folder, comma-separated folders, 'tfds:NAME[:SPLIT]' "
                       "(a prepared TFDS dataset; TFDS_DATA_DIR is honoured), or 'samples' "
                       "(embedded photos)")
-  p.add_argument("--scale", type=int, default=3, choices=(2, 3, 4, 5, 6, 8), help="upscaling factor")
+  p.add_argument("--scale", type=int, default=3, choices=(2, 3, 4, 5, 6, 8),
+                 help="upscaling factor")
   p.add_argument("--model", default="auto",
                  help="'bicubic', 'pretrained' (weights shipped in the package), 'auto' (shipped "
                       "weights for --scale if there are any, else bicubic) or a training workdir")

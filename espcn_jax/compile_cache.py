@@ -96,40 +96,43 @@ def add_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def enable(choice: str | os.PathLike | None = None) -> pathlib.Path | None:
-  """Turn JAX's persistent compilation cache on for this process.
+  """Turn JAX's persistent compilation cache on (or off) for this process.
 
   Call it before the first jitted call (a CLI's ``main`` does so right after
   parsing its arguments); an earlier in-process cache state is reset so the
-  folder takes effect.
+  choice takes effect.
 
   Args:
-    choice: the ``--compile-cache`` value: a folder, ``"off"``, or ``"auto"`` /
-      ``None`` for the default (``ESPCN_MTCNN_JAX_COMPILE_CACHE``, then an
-      already-set ``JAX_COMPILATION_CACHE_DIR``, then :func:`default_cache_dir`).
+    choice: the ``--compile-cache`` value: a folder; ``"off"``, which also
+      overrides ``JAX_COMPILATION_CACHE_DIR``; or ``"auto"`` / ``None`` for the
+      default (``ESPCN_MTCNN_JAX_COMPILE_CACHE``, then an already-set
+      ``JAX_COMPILATION_CACHE_DIR``, then :func:`default_cache_dir`).
 
   Returns:
-    The folder in use, or ``None`` when the cache stays off. A folder that
-    cannot be created only warns: the cache is a speed-up, never a reason to fail.
+    The folder in use, or ``None`` when the cache is off. A folder that cannot
+    be created only warns: the cache is a speed-up, never a reason to fail.
   """
   import jax  # pylint: disable=import-outside-toplevel
-  from jax.experimental.compilation_cache import compilation_cache  # pylint: disable=import-outside-toplevel
+  from jax.experimental.compilation_cache import (  # pylint: disable=import-outside-toplevel
+      compilation_cache)
 
-  if choice is not None and str(choice).strip().lower() == "auto":
-    choice = None
-  if choice is not None and str(choice).strip().lower() in _OFF:
-    return None
-  if choice is None and not os.environ.get(ENV_VAR) and jax.config.jax_compilation_cache_dir:
-    return pathlib.Path(jax.config.jax_compilation_cache_dir)   # the user's JAX setting
-  folder = pathlib.Path(choice).expanduser() if choice is not None else default_cache_dir()
-  if folder is None:
-    return None
-  try:
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not os.access(folder, os.W_OK):
-      raise PermissionError(f"{folder} is not writable")
-  except OSError as e:
-    warnings.warn(f"compilation cache off: {e}", stacklevel=2)
-    return None
-  compilation_cache.set_cache_dir(str(folder))
+  value = "auto" if choice is None else str(choice).strip()
+  if value.lower() == "auto":
+    if not os.environ.get(ENV_VAR, "").strip() and jax.config.jax_compilation_cache_dir:
+      return pathlib.Path(jax.config.jax_compilation_cache_dir)   # the user's JAX setting
+    folder = default_cache_dir()
+  else:
+    folder = None if value.lower() in _OFF else pathlib.Path(value).expanduser()
+  if folder is not None:
+    try:
+      folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+      if not os.access(folder, os.W_OK):
+        raise PermissionError(f"{folder} is not writable")
+    except OSError as e:
+      warnings.warn(f"compilation cache off: {e}", stacklevel=2)
+      folder = None
+  if folder is None and not jax.config.jax_compilation_cache_dir:
+    return None                      # already off: nothing to reset
+  compilation_cache.set_cache_dir(None if folder is None else str(folder))
   compilation_cache.reset_cache()    # a process that already compiled re-reads the setting
   return folder

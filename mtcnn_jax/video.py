@@ -204,7 +204,8 @@ def main(argv=None) -> int:
   try:
     params = load_params(mtcnn_params_source(mtcnn_detector_name(args.weights)))
     stats = detect_video(src, out=None if args.no_video else out, json_path=json_path,
-                         params=params, batch_size=args.batch_size, codec=args.codec, max_frames=args.max_frames,
+                         params=params, batch_size=args.batch_size, codec=args.codec,
+                         max_frames=args.max_frames,
                          progress=not args.no_progress, min_face_size=args.min_face_size,
                          thresholds=tuple(args.thresholds))
   except (VideoError, ValueError, FileNotFoundError) as e:

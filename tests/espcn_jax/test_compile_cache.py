@@ -95,6 +95,20 @@ def test_enable_off_and_unusable_folders_leave_jax_alone(tmp_path):
   assert jax.config.jax_compilation_cache_dir == before
 
 
+def test_off_overrides_a_folder_set_through_jax(tmp_path):
+  import jax
+  before = jax.config.jax_compilation_cache_dir
+  try:
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path / "jax"))
+    assert compile_cache.enable("auto") is None    # the variable says off
+    assert jax.config.jax_compilation_cache_dir is None
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path / "jax"))
+    assert compile_cache.enable("off") is None
+    assert jax.config.jax_compilation_cache_dir is None
+  finally:
+    jax.config.update("jax_compilation_cache_dir", before)
+
+
 def test_a_second_process_loads_what_the_first_compiled(tmp_path):
   folder = tmp_path / "xla"
   script = tmp_path / "round_trip.py"
