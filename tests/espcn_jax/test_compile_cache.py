@@ -125,6 +125,12 @@ def test_a_second_process_loads_what_the_first_compiled(tmp_path):
   third = _lines(_run([str(script), "auto"],
                       _child_env(**{compile_cache.ENV_VAR: str(folder)})).stdout)
   assert third["folder"] == str(folder) and int(third["hits"]) >= 1
+  # A damaged entry is a warning and a recompile, never a failure or a wrong result.
+  for name in entries:
+    (folder / name).write_bytes(b"not a compiled program")
+  damaged = _run([str(script), str(folder)], _child_env())
+  assert "Error reading persistent compilation cache" in damaged.stderr
+  assert _lines(damaged.stdout)["value"] == first["value"]
 
 
 def test_the_cli_writes_its_programs_to_the_folder(tmp_path):
