@@ -57,10 +57,10 @@ def main() -> None:
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = config_flag.value
-    from espcn_jax import compile_cache  # pylint: disable=import-outside-toplevel
-    compile_cache.enable(cache_flag.value)
     if config.task != task:
       raise app.UsageError(f"config is for task {config.task!r}, not {task!r}")
+    from espcn_jax import compile_cache  # pylint: disable=import-outside-toplevel
+    compile_cache.enable(cache_flag.value)
     module = importlib.import_module(module_name)
     try:
       result = module.train_and_evaluate(config, workdir_flag.value)
