@@ -343,7 +343,8 @@ def run_pipeline(source: Iterable, compute: Callable, sink: Callable, *,
 class VideoStats:
   """A whole video run: sizes are ``(width, height)``; times in seconds.
 
-  ``compile_s`` (the warm-up call) is not part of ``wall_s``.
+  ``compile_s`` (the warm-up call: compiling, or loading the compiled program
+  from the CLIs' compilation cache) is not part of ``wall_s``.
   """
   frames: int
   input_size: tuple[int, int]
@@ -462,7 +463,8 @@ def summary_line(stats: VideoStats, what: str = "ESPCN", encode: str = "encode")
   return (f"{stats.frames} frames {size} in {stats.pipeline.wall_s:.2f} s: "
           f"{stats.fps:.2f} fps end to end, {stats.compute_fps:.2f} fps {what} only "
           f"(decode {stats.share('decode'):.0%}, {encode} {stats.share('encode'):.0%} of the wall "
-          f"time, overlapped; compile {stats.compile_s:.1f} s not counted)")
+          f"time, overlapped; warm-up {stats.compile_s:.1f} s not counted: compiling, or "
+          f"loading from the compilation cache)")
 
 
 def quiet_ffmpeg() -> None:
