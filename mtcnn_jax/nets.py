@@ -43,21 +43,14 @@ class ChannelPReLU(nn.Module):
 
   Attributes:
     alpha_init: initial slope (0.25, Caffe's and PyTorch's default).
-    features: the real channels (default: all of ``x``'s). Channels past them
-      are zero padding (see ``PatchConv.keep_padding``) and pass through
-      unchanged; ``alpha`` keeps the shape ``[features]``.
   """
   alpha_init: float = 0.25
-  features: int | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     """``x: [..., C] -> [..., C]``, same dtype."""
-    features = x.shape[-1] if self.features is None else self.features
     alpha = self.param("alpha", nn.initializers.constant(self.alpha_init),
-                       (features,), jnp.float32)
-    # A slope of one leaves the padding as it is, whatever it holds.
-    alpha = jnp.pad(alpha, (0, x.shape[-1] - features), constant_values=1.0)
+                       (x.shape[-1],), jnp.float32)
     return jnp.where(x >= 0, x, alpha.astype(x.dtype) * x)
 
 
@@ -183,31 +176,22 @@ def _conv_params(module: nn.Module, k: int, cin: int, features: int):
 
 # PatchConv pads its matrix's columns to a multiple of this: XLA:CPU multiplied
 # [15488, 27] x [27, 28] (R-Net's conv1 on 32 crops) at 71 GFLOP/s and
-# [15488, 27] x [27, 32] at 123 (session 7); the padded columns are sliced off.
+# [15488, 27] x [27, 32] at 123; the padded columns are sliced off.
+# `python benchmarks/mtcnn_stages.py` times each stage of the cascade, R-Net's included.
 PATCH_FEATURE_MULTIPLE = 16
 
 
 class _ValidConv(nn.Module):
   """A 'VALID' convolution with ``nn.Conv``'s parameters; subclasses say how it
-  is computed (``_convolve``, without the bias).
-
-  ``in_features``: the real input channels (default: all of ``x``'s). Channels
-  of ``x`` past them are zero padding, which the kernel meets with zero rows
-  (the parameters keep ``nn.Conv``'s shape ``[k, k, in_features, features]``).
-  """
+  is computed (``_convolve``, without the bias)."""
   features: int
   kernel_size: int
-  in_features: int | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    """``[B, H, W, Cin] -> [B, H - k + 1, W - k + 1, features]`` (or more channels,
-    zeros past ``features``, where a subclass keeps its padding)."""
-    cin = x.shape[-1] if self.in_features is None else self.in_features
-    kernel, bias = _conv_params(self, self.kernel_size, cin, self.features)
-    kernel = jnp.pad(kernel, ((0, 0), (0, 0), (0, x.shape[-1] - cin), (0, 0)))
-    y = self._convolve(x, kernel)
-    return y + jnp.pad(bias, (0, y.shape[-1] - self.features))
+    """``[B, H, W, Cin] -> [B, H - k + 1, W - k + 1, features]``."""
+    kernel, bias = _conv_params(self, self.kernel_size, x.shape[-1], self.features)
+    return self._convolve(x, kernel) + bias
 
   def _convolve(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
     raise NotImplementedError
@@ -220,15 +204,9 @@ class PatchConv(_ValidConv):
   the same result; on CPU this is 1.4-4x faster than XLA's convolution for the
   small, batched crops of R-Net and O-Net (few input channels), and slower for
   P-Net's large pyramid levels, which keep ``nn.Conv``. The matrix gets zero
-  columns up to a multiple of ``PATCH_FEATURE_MULTIPLE``.
-
-  ``keep_padding``: return those extra channels (exact zeros) instead of
-  slicing them off, for a next layer that takes them (``in_features``,
-  ``ChannelPReLU.features``): R-Net's 28 channels travel as 32 through its
-  PReLU, pooling and conv2, which vectorise better (R-Net's front 5% faster
-  alone; in the whole cascade the gain was within the noise, session 8).
+  columns up to a multiple of ``PATCH_FEATURE_MULTIPLE`` (faster matrix
+  products); the extra output channels are sliced off.
   """
-  keep_padding: bool = False
 
   def _convolve(self, x, kernel):
     k, cin = self.kernel_size, x.shape[-1]
@@ -238,10 +216,8 @@ class PatchConv(_ValidConv):
                            axis=-1)
     matrix = kernel.reshape(k * k * cin, self.features)
     matrix = jnp.pad(matrix, ((0, 0), (0, -self.features % PATCH_FEATURE_MULTIPLE)))
-    y = cols.reshape(-1, k * k * cin) @ matrix
-    if not self.keep_padding:
-      y = y[:, :self.features]
-    return y.reshape(b, oh, ow, y.shape[-1])
+    y = (cols.reshape(-1, k * k * cin) @ matrix)[:, :self.features]
+    return y.reshape(b, oh, ow, self.features)
 
 
 class SideBySideConv(_ValidConv):
@@ -252,8 +228,9 @@ class SideBySideConv(_ValidConv):
   ``[1, H, B * W, Cin]`` image) and convolved once; the ``k - 1`` output
   columns whose windows straddle two images are dropped. XLA:CPU's
   convolution kernel handles one wide image better than a batch of 11x11
-  ones: with the conv1 change, R-Net's conv2 on strips of 32 crops made R-Net
-  11.4 -> 10.1 ms on 416 crops (session 7).
+  ones: with conv1's matrix padded to 32 columns (``PatchConv``), R-Net's conv2
+  on strips of 32 crops made R-Net alone 11.4 -> 10.1 ms on 416 crops (CPU).
+  ``python benchmarks/mtcnn_stages.py`` times each stage of the cascade.
   """
 
   def _convolve(self, x, kernel):
@@ -368,10 +345,9 @@ class RNet(nn.Module):
     Returns:
       ``(face_prob [B], box_offsets [B, 4])``.
     """
-    # conv1's 28 channels travel zero-padded to 32 up to conv2 (see PatchConv).
-    x = PatchConv(28, 3, keep_padding=True, name="conv1")(x)
-    x = max_pool_ceil(ChannelPReLU(features=28, name="prelu1")(x), 3, 2)
-    x = ChannelPReLU(name="prelu2")(SideBySideConv(48, 3, in_features=28, name="conv2")(x))
+    x = ChannelPReLU(name="prelu1")(PatchConv(28, 3, name="conv1")(x))
+    x = max_pool_ceil(x, 3, 2)
+    x = ChannelPReLU(name="prelu2")(SideBySideConv(48, 3, name="conv2")(x))
     x = max_pool_ceil(x, 3, 2)
     x = ChannelPReLU(name="prelu3")(_conv(64, 2, "conv3")(x))
     x = ChannelPReLU(name="prelu4")(nn.Dense(128, name="fc4")(flatten_whc(x)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 import pathlib
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -115,7 +114,7 @@ def _conv_valid(x, kernel, bias):
 
 @pytest.mark.parametrize("module", [nets.PatchConv, nets.SideBySideConv])
 @pytest.mark.parametrize("batch, h, w, cin, features, k", [
-    (32, 24, 24, 3, 28, 3),    # R-Net conv1 (28 columns padded to 32 in PatchConv)
+    (32, 24, 24, 3, 28, 3),    # R-Net conv1 (28 columns padded to 32, sliced off, in PatchConv)
     (5, 11, 11, 28, 48, 3),    # R-Net conv2
     (3, 4, 4, 48, 64, 2),      # R-Net conv3
     (1, 9, 13, 5, 7, 3),       # one image, not square
@@ -158,50 +157,6 @@ def test_conv_forms_have_nn_conv_gradients(rng, module):
   g_plain = jax.grad(loss, argnums=(1, 2))(nets._conv(48, 3, "c").apply, plain, x)
   for a, b in zip(jax.tree.leaves(g_ours), jax.tree.leaves(g_plain)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
-
-
-def test_padded_channels_pass_through_a_conv_prelu_conv_chain(rng):
-  """R-Net's front: PatchConv keeps its zero columns (28 -> 32 channels), the PReLU
-  passes them through, and conv2 meets them with zero rows. Same values and
-  gradients as the unpadded chain, and nn.Conv's parameter shapes."""
-  x = jnp.asarray(rng.uniform(-1, 1, size=(3, 13, 13, 3)).astype(np.float32))
-
-  class Chain(nn.Module):
-    padded: bool
-
-    @nn.compact
-    def __call__(self, y):
-      real = 28 if self.padded else None
-      y = nets.PatchConv(28, 3, keep_padding=self.padded, name="conv1")(y)
-      y = nets.ChannelPReLU(features=real, name="prelu1")(y)
-      return nets.SideBySideConv(48, 3, in_features=real, name="conv2")(y)
-
-  p = Chain(False).init(jax.random.key(1), x)["params"]
-  p = jax.tree.map(lambda a: a + 0.1 * jax.random.normal(jax.random.key(2), a.shape), p)
-  assert jax.tree.map(jnp.shape, Chain(True).init(jax.random.key(1), x)["params"]) == \
-      jax.tree.map(jnp.shape, p)
-  padded_features = nets.PatchConv(28, 3, keep_padding=True).apply({"params": p["conv1"]}, x)
-  assert padded_features.shape[-1] == 32
-  np.testing.assert_array_equal(np.asarray(padded_features[..., 28:]), 0.0)
-  assert Chain(True).apply({"params": p}, x).shape == (3, 9, 9, 48)
-
-  def loss(q, padded):
-    return jnp.sum(jnp.tanh(Chain(padded).apply({"params": q}, x)) ** 2)
-  np.testing.assert_allclose(np.asarray(Chain(True).apply({"params": p}, x)),
-                             np.asarray(Chain(False).apply({"params": p}, x)), rtol=0, atol=1e-5)
-  for a, b in zip(jax.tree.leaves(jax.grad(loss)(p, True)),
-                  jax.tree.leaves(jax.grad(loss)(p, False))):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
-
-
-def test_channel_prelu_passes_padding_through(rng):
-  x = rng.normal(size=(2, 3, 5)).astype(np.float32)
-  alpha = np.array([0.1, 0.5, -2.0], np.float32)
-  y = nets.ChannelPReLU(features=3).apply({"params": {"alpha": alpha}}, x)
-  np.testing.assert_array_equal(np.asarray(y[..., :3]),
-                                np.where(x[..., :3] >= 0, x[..., :3], x[..., :3] * alpha))
-  np.testing.assert_array_equal(np.asarray(y[..., 3:]), x[..., 3:])
-  assert nets.ChannelPReLU(features=3).init(jax.random.key(0), x)["params"]["alpha"].shape == (3,)
 
 
 @pytest.mark.parametrize("h, w", [(12, 12), (13, 17), (20, 15)])
