@@ -44,7 +44,8 @@ def nms_order(scores, valid, k: int | None = None):
   slots that holds every candidate is sorted (``lax.switch``: the shapes stay
   static; with more candidates, one ``top_k`` over all slots). Same indices
   either way; 3-5x faster for a few hundred candidates among thousands of
-  slots, and the cascade 3-7% faster on 640x480 photos (session 8).
+  slots, and the cascade 3-7% faster on 640x480 photos (A/B runs on 8 WIDER
+  photos; ``python benchmarks/mtcnn_bench.py`` times the cascade).
   """
   key = jnp.where(valid, scores, -jnp.inf)
   n = key.shape[0]
