@@ -45,7 +45,8 @@ from mtcnn_jax.params import load_params  # noqa: E402
 
 
 def _pnet(pnet_params, x, valid_size):
-  """P-Net on one level as the cascade runs it (in row bands since session 5)."""
+  """P-Net on one level as the cascade runs it: in row bands through
+  ``cascade.pnet_in_row_bands`` when the checked-out code has it, else on the whole level."""
   if hasattr(cascade, "pnet_in_row_bands"):
     return cascade.pnet_in_row_bands(pnet_params, x, valid_size)
   return cascade.PNet().apply({"params": pnet_params}, x, valid_size=valid_size)
