@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import warnings
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 
 from mtcnn_jax import boxes as box_ops
 from mtcnn_jax import pyramid
 from mtcnn_jax.nets import ONet, PNet, RNet
 from mtcnn_jax.nms import nms, nms_order
+from mtcnn_jax.params import load_params
 
 __all__ = ["DetectorConfig", "Detections", "FaceDetections", "detect", "detect_batch",
            "detect_padded", "canvas_shape"]
@@ -51,9 +53,10 @@ class DetectorConfig:
     rnet_chunk, onet_chunk: R-Net/O-Net batch chunks (crop + network); chunks
       holding no valid candidate are skipped. (On CPU, with pooling fused into
       the PReLU, R-Net chunks of 32 measured about 5% faster than 64 on crowded
-      640x480 photos (benchmarks/mtcnn_ab.py), 96 and more slower; O-Net's chunk of 16
-      wastes less than 32 on the few candidates it usually gets, and was no
-      slower on crowded photos.)
+      640x480 photos (A/B runs of the whole cascade), 96 and more slower; O-Net's
+      chunk of 16 wastes less than 32 on the few candidates it usually gets, and
+      was no slower on crowded photos. ``python benchmarks/mtcnn_stages.py``
+      times each stage.)
     resize: ``"area"`` (as facenet-pytorch and ipazc resample) or
       ``"bilinear"`` (the original MATLAB code); see :mod:`mtcnn_jax.pyramid`.
     nms_plus_one: NMS overlaps with MATLAB's inclusive-pixel ``+1`` areas (the
@@ -75,26 +78,16 @@ class DetectorConfig:
   nms_plus_one: bool = False
 
 
-class Detections(tuple):
+class Detections(NamedTuple):
   """Fixed-slot results (a pytree): ``boxes [K, 4]`` continuous ``[x1, y1, x2, y2)``,
   ``scores [K]``, ``landmarks [K, 5, 2]`` (x, y; left eye, right eye, nose, left
   and right mouth corner, image-left first), ``valid [K]``, ``overflow []`` (how
   many candidates the budgets dropped)."""
-  __slots__ = ()
-  _fields = ("boxes", "scores", "landmarks", "valid", "overflow")
-
-  def __new__(cls, boxes, scores, landmarks, valid, overflow):
-    return super().__new__(cls, (boxes, scores, landmarks, valid, overflow))
-
-  boxes = property(lambda s: s[0])
-  scores = property(lambda s: s[1])
-  landmarks = property(lambda s: s[2])
-  valid = property(lambda s: s[3])
-  overflow = property(lambda s: s[4])
-
-
-jax.tree_util.register_pytree_node(
-    Detections, lambda d: (tuple(d), None), lambda _, c: Detections(*c))
+  boxes: jax.Array
+  scores: jax.Array
+  landmarks: jax.Array
+  valid: jax.Array
+  overflow: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +147,8 @@ def _chunked(fn, x, valid, chunk: int):
 # P-Net levels with at least PNET_BAND_MIN_ROWS rows of cells run as PNET_ROW_BANDS
 # independent row bands, which XLA's runtime spreads over the CPU cores (P-Net's
 # small-channel convolutions otherwise run on one thread): about 5% off the whole
-# cascade on 640x480 photos, 8% on 1024-px photos (benchmarks/mtcnn_ab.py).
+# cascade on 640x480 photos, 8% on 1024-px photos (A/B runs on 8 WIDER photos;
+# `python benchmarks/mtcnn_bench.py` times the cascade at both sizes).
 PNET_ROW_BANDS = 3
 PNET_BAND_MIN_ROWS = 80
 
@@ -333,7 +327,6 @@ def _shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
   longest = max(image.shape[:2])
   if longest <= max_side:
     return image, 1.0
-  from PIL import Image  # pylint: disable=import-outside-toplevel
   factor = max_side / longest
   size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
   warnings.warn(f"image {image.shape[1]}x{image.shape[0]} downscaled to {size[0]}x{size[1]} "
@@ -356,7 +349,6 @@ def _trim(d, scale: float) -> FaceDetections:
 
 def _resolve(params, config, kwargs) -> tuple[dict, DetectorConfig]:
   if params is None:
-    from mtcnn_jax.params import load_params  # pylint: disable=import-outside-toplevel
     params = load_params("published")
   if kwargs:
     unknown = set(kwargs) - {f.name for f in dataclasses.fields(DetectorConfig)}
