@@ -1,10 +1,12 @@
 """The detection cascade: a real face, bad input, batching, no retracing, parity."""
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 import chex
 import jax
+import jax.numpy as jnp
 import matplotlib
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ import mtcnn_jax
 from espcn_jax.image_io import read_image
 from mtcnn_jax import cascade as detect_lib
 from mtcnn_jax import evaluation
+from mtcnn_jax.params import load_params
 
 
 @pytest.fixture(scope="module")
@@ -143,11 +146,11 @@ def test_list_and_array_thresholds_are_accepted(hopper):
 @pytest.mark.parametrize("canvas, min_face", [((128, 128), 100.0), ((128, 256), 20.0)])
 def test_detect_padded_always_has_max_faces_slots(canvas, min_face):
   """Small canvases have fewer P-Net cells than the budgets; the slots stay fixed."""
-  import dataclasses  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  from mtcnn_jax.params import load_params  # pylint: disable=import-outside-toplevel
   config = dataclasses.replace(detect_lib.DetectorConfig(), min_face_size=min_face)
-  out = jax.eval_shape(lambda im: detect_lib.detect_padded(load_params(), im, 100, 100, config),
+  # Loaded outside the trace: load_params caches its arrays, and a first load
+  # inside eval_shape would cache tracers for the tests that follow.
+  params = load_params()
+  out = jax.eval_shape(lambda im: detect_lib.detect_padded(params, im, 100, 100, config),
                        jax.ShapeDtypeStruct((*canvas, 3), jnp.float32))
   k = config.max_faces
   assert out.boxes.shape == (k, 4) and out.scores.shape == (k,)
@@ -160,8 +163,6 @@ def test_pnet_in_row_bands_matches_the_whole_level(size, valid):
   """Row bands compute the same cells as the whole level: odd heights, masked rows
   and columns, and more bands than cell rows included. Only float rounding may differ
   (XLA picks convolution kernels by shape); cells masked to -inf stay where they were."""
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  from mtcnn_jax.params import load_params  # pylint: disable=import-outside-toplevel
   params = load_params()["pnet"]
   x = jnp.asarray(np.random.default_rng(size[0]).uniform(-1, 1, (1, *size, 3)), jnp.float32)
   valid_size = (jnp.int32(valid[0]), jnp.int32(valid[1]))
