@@ -17,7 +17,11 @@ import pathlib
 import sys
 import warnings
 
-from espcn_jax import compile_cache
+from espcn_jax import evaluate as ev
+from espcn_jax.checkpoint import CheckpointError
+from espcn_mtcnn_common import compile_cache
+from espcn_mtcnn_common.image_io import ImageError
+from mtcnn_jax import run_eval
 
 
 def _espcn_parser(sub) -> None:
@@ -55,21 +59,20 @@ def _espcn_parser(sub) -> None:
   compile_cache.add_argument(p)
 
 
-def _run_espcn(args) -> int:
-  from espcn_jax import evaluate as ev  # pylint: disable=import-outside-toplevel
-  from espcn_jax.checkpoint import CheckpointError  # pylint: disable=import-outside-toplevel
-  from espcn_jax.image_io import ImageError  # pylint: disable=import-outside-toplevel
-
+def _espcn_model(args) -> ev.ModelSpec:
+  """The model ``--model`` names; ``auto``: the shipped weights for the scale, else bicubic."""
+  if args.model != "auto":
+    return ev.resolve_model(args.model, args.scale, which=args.checkpoint, channels=args.channels)
   try:
-    if args.model == "auto":
-      try:
-        model = ev.resolve_model("pretrained", args.scale, channels=args.channels)
-      except FileNotFoundError as e:
-        warnings.warn(f"{e}; evaluating bicubic instead")
-        model = ev.resolve_model("bicubic", args.scale)
-    else:
-      model = ev.resolve_model(args.model, args.scale, which=args.checkpoint,
-                               channels=args.channels)
+    return ev.resolve_model("pretrained", args.scale, channels=args.channels)
+  except FileNotFoundError as e:
+    warnings.warn(f"{e}; evaluating bicubic instead")
+    return ev.resolve_model("bicubic", args.scale)
+
+
+def _run_espcn(args) -> int:
+  try:
+    model = _espcn_model(args)
     figures = None if args.figures == "none" else pathlib.Path(
         args.figures or pathlib.Path(args.out).with_suffix("").as_posix() + "_figures")
     result = ev.evaluate(args.data, args.scale, model, eval_space=args.eval_space,
@@ -125,7 +128,6 @@ def _mtcnn_parser(sub) -> None:
 
 
 def _run_mtcnn(args) -> int:
-  from mtcnn_jax import run_eval  # pylint: disable=import-outside-toplevel
   try:
     report = run_eval.run(args)
   except (ValueError, FileNotFoundError) as e:

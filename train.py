@@ -15,12 +15,19 @@ resumes from the latest checkpoint in ``--workdir``. ``python train.py TASK
 """
 from __future__ import annotations
 
-import importlib
 import sys
 
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from espcn_jax import train as espcn_train
+from espcn_mtcnn_common import compile_cache
+from mtcnn_jax import train as mtcnn_train
+
+# Task -> (its trainer module, with train_and_evaluate(config, workdir); default config).
 _TASKS = {
-    "espcn": ("espcn_jax.train", "espcn_jax/configs/default.py"),
-    "mtcnn": ("mtcnn_jax.train", "mtcnn_jax/configs/cascade.py"),
+    "espcn": (espcn_train, "espcn_jax/configs/default.py"),
+    "mtcnn": (mtcnn_train, "mtcnn_jax/configs/cascade.py"),
 }
 
 
@@ -36,11 +43,7 @@ def main() -> None:
   if task not in _TASKS:
     print(f"unknown task {task!r}\n\n{_usage()}", file=sys.stderr)
     sys.exit(2)
-  module_name, default_config = _TASKS[task]
-
-  from absl import app, flags  # pylint: disable=import-outside-toplevel
-  from ml_collections import config_flags  # pylint: disable=import-outside-toplevel
-
+  trainer, default_config = _TASKS[task]
   config_flag = config_flags.DEFINE_config_file(
       "config", default_config, "Training config file (python, get_config()); "
       "add :VARIANT for a variant, e.g. :smoke.", lock_config=True)
@@ -49,21 +52,18 @@ def main() -> None:
   cache_flag = flags.DEFINE_string(
       "compile_cache", None, "Folder for compiled XLA programs, so a resumed run skips "
       "recompiling; 'off' to disable (default: as the other CLIs, see "
-      "espcn_jax/compile_cache.py).")
+      "espcn_mtcnn_common/compile_cache.py).")
 
   def run(argv):
-    from absl import logging  # pylint: disable=import-outside-toplevel
     logging.set_verbosity(logging.WARNING)  # orbax logs every file operation at INFO
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = config_flag.value
     if config.task != task:
       raise app.UsageError(f"config is for task {config.task!r}, not {task!r}")
-    from espcn_jax import compile_cache  # pylint: disable=import-outside-toplevel
     compile_cache.enable(cache_flag.value)
-    module = importlib.import_module(module_name)
     try:
-      result = module.train_and_evaluate(config, workdir_flag.value)
+      result = trainer.train_and_evaluate(config, workdir_flag.value)
     except (ValueError, FloatingPointError, FileNotFoundError) as e:
       # ImageError and CheckpointError are ValueErrors: bad data, another model's workdir.
       print(f"error: {e}", file=sys.stderr)

@@ -44,7 +44,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import espcn_jax  # noqa: E402
-from espcn_jax import color, infer, resize  # noqa: E402
+from espcn_jax import banded, color, infer, resize, resize_jax  # noqa: E402
 
 THREADS = 2
 NOMINAL_PEAK_GFLOPS = 400.0   # both cores, float32 FMA (benchmarks/README.md)
@@ -110,7 +110,7 @@ def ours_fast(params, frame, settings):
 
 def ours_one_band_per_step(params, frame, settings):
   """The banded path as it was before bands ran side by side (``chains=1``)."""
-  forward = jax.jit(partial(infer.banded_apply, clip=True, chains=1),
+  forward = jax.jit(partial(banded.banded_apply, clip=True, chains=1),
                     static_argnames=("activation", "centre"))
   return _banded_runner(forward, params, frame, settings)
 
@@ -228,12 +228,12 @@ def _first_layers(params, depth: int, rows: int = 40):
   depth 3 gives the pixel shuffle, clip and output write.
   """
   layers = [(params[f"conv{i}"]["kernel"], params[f"conv{i}"]["bias"]) for i in (1, 2, 3)]
-  halo = sum(sum(infer._same_pads(k.shape[0])) for k, _ in layers)
+  halo = sum(sum(banded._same_pads(k.shape[0])) for k, _ in layers)
 
   @jax.jit
   def run(x, mask):
     height = x.shape[1]
-    top = sum(infer._same_pads(k.shape[0])[0] for k, _ in layers)
+    top = sum(banded._same_pads(k.shape[0])[0] for k, _ in layers)
     pad = ((0, 0), (top, halo - top), (0, 0), (0, 0))
     xp, mp = jnp.pad(x, pad), jnp.pad(mask, pad)
 
@@ -243,11 +243,11 @@ def _first_layers(params, depth: int, rows: int = 40):
       mb = jax.lax.dynamic_slice_in_dim(mp, start, rows + halo, axis=1)
       t = b = 0
       for n, (kernel, bias) in enumerate(layers[:depth]):
-        h = infer._conv_rows(h * mb[:, t:mb.shape[1] - b], kernel, bias)
-        before, after = infer._same_pads(kernel.shape[0])
+        h = banded._conv_rows(h * mb[:, t:mb.shape[1] - b], kernel, bias)
+        before, after = banded._same_pads(kernel.shape[0])
         t, b = t + before, b + after
         if n < 2:
-          h = infer.fast_tanh(h)
+          h = banded.fast_tanh(h)
       return acc + jnp.sum(h[:, :1, :8])
 
     # As banded_apply: only the bands up to the last row holding image pixels.
@@ -269,11 +269,12 @@ def ablation(params, frame, rgb, settings, rounds: int, warmup: int) -> dict[str
   x2, mask2 = jnp.concatenate([x, x]), jnp.concatenate([mask, mask])
   width = shape[1]
 
-  def banded(rows=40, activation=None, chains=infer.BAND_CHAINS):
-    f = jax.jit(partial(infer.banded_apply, activation=activation or settings["activation"],
+  def banded_fn(rows=40, activation=None, chains=banded.BAND_CHAINS):
+    f = jax.jit(partial(banded.banded_apply, activation=activation or settings["activation"],
                         centre=settings["centre"], band_pixels=rows * width, chains=chains))
     return f
-  b40, b40_xla, b40_one = banded(), banded(activation=jnp.tanh, chains=1), banded(chains=1)
+  b40, b40_xla, b40_one = (banded_fn(), banded_fn(activation=jnp.tanh, chains=1),
+                          banded_fn(chains=1))
   runners = {
       "Y: whole frame, ESPCN.apply (XLA convolutions, jnp.tanh)":
           lambda: infer._reference_forward(params, x, mask, **settings).block_until_ready(),
@@ -281,16 +282,16 @@ def ablation(params, frame, rgb, settings, rounds: int, warmup: int) -> dict[str
           lambda: b40_xla(params, x, mask).block_until_ready(),
       "Y: row bands of 40, 1 per step, fast_tanh":
           lambda: b40_one(params, x, mask).block_until_ready(),
-      f"Y: row bands of 40, {infer.BAND_CHAINS} per step, fast_tanh (shipped)":
+      f"Y: row bands of 40, {banded.BAND_CHAINS} per step, fast_tanh (shipped)":
           lambda: b40(params, x, mask).block_until_ready(),
   }
   for chains in (2, 4):   # 9 bands of 40 rows: 2 or 4 per step repeat the last band
-    f = banded(chains=chains)
+    f = banded_fn(chains=chains)
     runners[f"Y: row bands of 40, {chains} per step"] = (
         lambda f=f: f(params, x, mask).block_until_ready())
   for rows in (16, 24, 32, 64, 96):
-    f = banded(rows)
-    runners[f"Y: row bands of {rows}, {infer.BAND_CHAINS} per step"] = (
+    f = banded_fn(rows)
+    runners[f"Y: row bands of {rows}, {banded.BAND_CHAINS} per step"] = (
         lambda f=f: f(params, x, mask).block_until_ready())
   for depth, what in ((1, "conv1 + tanh"), (2, "conv1-2 + tanh"), (3, "conv1-3, no shuffle")):
     f = _first_layers(params, depth)
@@ -306,10 +307,8 @@ def ablation(params, frame, rgb, settings, rounds: int, warmup: int) -> dict[str
   dense_cols = jnp.asarray(np.pad(resize.resize_matrix(w, 3 * w, 3.0),
                                   ((0, 3 * (shape[1] - w)), (0, shape[1] - w))).astype(np.float32))
   dense = jax.jit(lambda p, a, b: jnp.einsum("oh,chw,pw->cop", a, p, b))
-  weights = infer._phase_weights(3)
-  phase = jax.jit(lambda p, rm, cm: infer._upscale_axis(infer._upscale_axis(p, cm, weights, 2),
-                                                        rm, weights, 1))
-  rm, cm = infer._mirror_index(h, shape[0]), infer._mirror_index(w, shape[1])
+  phase = jax.jit(lambda p, rm, cm: resize_jax.upscale_planes(p, rm, cm, 3))
+  rm, cm = resize_jax.mirror_index(h, shape[0]), resize_jax.mirror_index(w, shape[1])
   runners["CbCr: dense bicubic matrices (einsum)"] = (
       lambda: dense(planes, dense_rows, dense_cols).block_until_ready())
   runners["CbCr: 5-tap phase filters (shipped)"] = (

@@ -7,10 +7,10 @@ Usage::
 Writes (git-ignored, remade in a few seconds):
 
 * ``hopper_pan_360x640.mp4``: 640x360 frames over matplotlib's public-domain
-  Grace Hopper portrait (``espcn_jax.samples.grace_hopper()``), for ESPCN x3
+  Grace Hopper portrait (``espcn_mtcnn_common.demo_photo.grace_hopper()``), for ESPCN x3
   (-> 1920x1080).
 * ``collage_pan_480x640.mp4``: 640x480 frames over the six-face collage of
-  ``mtcnn_jax.samples``, for face detection.
+  ``mtcnn_jax.demo_faces``, for face detection.
 
 A virtual camera moves along a smooth deterministic path: the crop window
 zooms in and out (cosine easing) while its centre follows a Lissajous curve
@@ -71,7 +71,7 @@ def render_frame(image: np.ndarray, window: np.ndarray, out_size: tuple[int, int
 def write_clip(path: pathlib.Path, image: np.ndarray, out_size: tuple[int, int], n_frames: int,
                fps: float, zoom_range: tuple[float, float]) -> pathlib.Path:
   """Render and encode one clip (mp4v)."""
-  from espcn_jax.video import open_writer, write_frame  # pylint: disable=import-outside-toplevel
+  from espcn_mtcnn_common.video_io import open_writer, write_frame  # pylint: disable=import-outside-toplevel
   windows = camera_path(n_frames, (image.shape[1], image.shape[0]), out_size, zoom_range)
   path.parent.mkdir(parents=True, exist_ok=True)
   writer = open_writer(path, fps, out_size[0], out_size[1], "mp4v")
@@ -85,8 +85,8 @@ def write_clip(path: pathlib.Path, image: np.ndarray, out_size: tuple[int, int],
 
 def make_clips(out: pathlib.Path = CLIPS, n_frames: int = 90, fps: float = 30.0) -> dict:
   """Write both clips; ``{"espcn": path, "mtcnn": path}``."""
-  from espcn_jax.samples import grace_hopper  # pylint: disable=import-outside-toplevel
-  from mtcnn_jax.samples import sample_faces  # pylint: disable=import-outside-toplevel
+  from espcn_mtcnn_common.demo_photo import grace_hopper  # pylint: disable=import-outside-toplevel
+  from mtcnn_jax.demo_faces import sample_faces  # pylint: disable=import-outside-toplevel
   hopper = grace_hopper()
   collage = dict((a.file, im) for a, im in sample_faces())["collage.png"]
   return {

@@ -30,8 +30,9 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from espcn_jax.image_io import read_image  # noqa: E402
-from mtcnn_jax import cascade, evaluation  # noqa: E402
+from espcn_mtcnn_common.image_io import read_image  # noqa: E402
+from mtcnn_jax import cascade  # noqa: E402
+from mtcnn_jax.annotations import load_annotations  # noqa: E402
 from mtcnn_jax.params import load_params  # noqa: E402
 
 DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "faces" / "wider_val_dev"
@@ -137,7 +138,7 @@ def main() -> None:
   args = parser.parse_args()
   if not DATA.exists():
     sys.exit(f"{DATA} is absent: the benchmark uses the WIDER parity images")
-  anns = evaluation.load_annotations(DATA / "annotations.json")[: args.images]
+  anns = load_annotations(DATA / "annotations.json")[: args.images]
   big = [read_image(DATA / a.file, mode="rgb") for a in anns]
   vga = [_to_640x480(im) for im in big]
   params = load_params("published")

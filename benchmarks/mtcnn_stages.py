@@ -38,9 +38,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from espcn_jax.image_io import read_image  # noqa: E402
+from espcn_mtcnn_common.image_io import read_image  # noqa: E402
 from mtcnn_bench import DATA, _to_640x480  # noqa: E402
-from mtcnn_jax import cascade, evaluation, pyramid  # noqa: E402
+from mtcnn_jax import cascade, pyramid  # noqa: E402
+from mtcnn_jax.annotations import load_annotations  # noqa: E402
 from mtcnn_jax.params import load_params  # noqa: E402
 
 
@@ -94,7 +95,7 @@ def main() -> None:
   parser.add_argument("--rounds", type=int, default=5)
   parser.add_argument("--out", default="benchmarks/results/mtcnn_stages_cpu.json")
   args = parser.parse_args()
-  annotations = evaluation.load_annotations(DATA / "annotations.json")[: args.images]
+  annotations = load_annotations(DATA / "annotations.json")[: args.images]
   canvas = cascade.canvas_shape(480, 640)
   images = [np.pad(_to_640x480(read_image(DATA / a.file, mode="rgb")),
                    ((0, canvas[0] - 480), (0, canvas[1] - 640), (0, 0))).astype(np.float32)

@@ -40,9 +40,10 @@ import make_clip  # noqa: E402
 from espcn_jax import video as espcn_video  # noqa: E402
 from espcn_jax.cli import load_params  # noqa: E402
 from mtcnn_jax import video as mtcnn_video  # noqa: E402
+from espcn_mtcnn_common import pipeline, video_io  # noqa: E402
 
 
-def _row(name: str, stats: espcn_video.VideoStats) -> dict:
+def _row(name: str, stats: pipeline.VideoStats) -> dict:
   p = stats.pipeline
   serial_fps = stats.frames / max(p.decode_s + p.compute_s + p.encode_s, 1e-9)
   return {"name": name, "serial_fps": serial_fps, **stats.to_json()}
@@ -69,10 +70,10 @@ def main() -> None:
   parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8])
   parser.add_argument("--out", default="benchmarks/results/video_cpu.json")
   args = parser.parse_args()
-  espcn_video.quiet_ffmpeg()
+  video_io.quiet_ffmpeg()
   clips = {"espcn": make_clip.CLIPS / "hopper_pan_360x640.mp4",
            "mtcnn": make_clip.CLIPS / "collage_pan_480x640.mp4"}
-  if not all(p.is_file() and espcn_video.probe_video(p).frame_count >= args.frames
+  if not all(p.is_file() and video_io.probe_video(p).frame_count >= args.frames
              for p in clips.values()):
     clips = make_clip.make_clips(make_clip.CLIPS, n_frames=max(args.frames, 90))
 
@@ -84,13 +85,13 @@ def main() -> None:
                                       params=params, scale=3, settings=settings,
                                       max_frames=args.frames, progress=False)
     rows.append(_row("espcn x3 (mp4v out)", stats))
-    print(espcn_video.summary_line(stats), flush=True)
+    print(pipeline.summary_line(stats), flush=True)
     for batch in args.batch_sizes:
       stats = mtcnn_video.detect_video(clips["mtcnn"], out=pathlib.Path(tmp) / f"faces_{batch}.mp4",
                                        json_path=pathlib.Path(tmp) / f"faces_{batch}.jsonl",
                                        batch_size=batch, max_frames=args.frames, progress=False)
       rows.append(_row(f"mtcnn batch {batch}", stats))
-      print(espcn_video.summary_line(stats, f"detection (batch {batch})", "draw + encode"),
+      print(pipeline.summary_line(stats, f"detection (batch {batch})", "draw + encode"),
             flush=True)
 
   print(f"\nVideo pipelines, {args.frames} frames per clip, one run each after compiling "

@@ -6,7 +6,7 @@ validation PSNR on Set5 against the step, with the paper's figures.
 
 One row per shipped model (x2, x3, x4 Y; x3 RGB), columns LR (nearest) /
 bicubic / ESPCN / HR, on a crop of the public-domain portrait that ships with
-matplotlib (``espcn_jax.samples.grace_hopper``); the titles give each method's
+matplotlib (``espcn_mtcnn_common.demo_photo.grace_hopper``); the titles give each method's
 PSNR on the whole image (Y BT.601, border = scale, MATLAB bicubic LR rounded to
 8 bits, outputs rounded to 8 bits). Deterministic::
 
@@ -20,8 +20,9 @@ import pathlib
 
 import numpy as np
 
-from espcn_jax import color, data, evaluate, metrics, pretrained, samples
+from espcn_jax import color, data, evaluate, metrics, pretrained
 from espcn_jax.infer import super_resolve
+from espcn_mtcnn_common.demo_photo import grace_hopper
 
 CROP = (150, 150, 150)   # y, x, size on the HR image: the eyes and glasses
 
@@ -32,7 +33,7 @@ def _y(image: np.ndarray) -> np.ndarray:
 
 def rows() -> list[dict]:
   """One dict per shipped model: name, scale, PSNRs and the four crops (float [0, 1])."""
-  photo = samples.grace_hopper()
+  photo = grace_hopper()
   out = []
   for stem in pretrained.available():
     scale, channels = int(stem.split("_")[1][1:]), 3 if stem.endswith("_rgb") else 1
@@ -94,6 +95,7 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--out", default="docs/figures/espcn_scales.png")
   args = parser.parse_args()
+  # matplotlib is heavy and only needed for figures; Agg must be chosen before pyplot loads.
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel

@@ -10,12 +10,12 @@ See ``espcn_jax.train.train_and_evaluate`` for training and
 ``espcn_jax.evaluate.evaluate`` for the literature's evaluation protocol.
 """
 from espcn_jax.color import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
-from espcn_jax.image_io import ImageError, read_image, write_image
 from espcn_jax.infer import super_resolve, upscale
 from espcn_jax.metrics import cosine_similarity, cosine_similarity_map, psnr, ssim
 from espcn_jax.model import ESPCN, pixel_shuffle
 from espcn_jax.pretrained import load_pretrained
 from espcn_jax.resize import imresize
+from espcn_mtcnn_common.image_io import ImageError, read_image, write_image
 
 __all__ = [
     "ESPCN", "pixel_shuffle", "upscale", "super_resolve", "load_pretrained",

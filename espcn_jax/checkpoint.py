@@ -6,8 +6,8 @@ A training workdir holds:
   kernel sizes, activation, degradation;
 * ``ckpt/<step>/`` — the latest full train states (orbax, for resuming);
 * ``best/<step>/`` — the params with the best validation PSNR (orbax);
-* ``metrics.jsonl`` — one JSON object per logged step (:class:`MetricsLog`;
-  MTCNN's trainer writes one per stage the same way).
+* ``metrics.jsonl`` — one JSON object per logged step
+  (:class:`espcn_mtcnn_common.metrics_log.MetricsLog`).
 
 :func:`load_model` reads a workdir (best, else latest) and checks it against
 the scale and channel count the caller wants, so that a checkpoint made for
@@ -23,39 +23,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-__all__ = ["ModelInfo", "write_model_info", "read_model_info", "load_model", "CheckpointError",
-           "MetricsLog"]
+__all__ = ["ModelInfo", "write_model_info", "read_model_info", "load_model", "CheckpointError"]
 
 MODEL_INFO = "model.json"
-
-
-class MetricsLog:
-  """A ``metrics.jsonl`` appended to; lines past a resumed step are dropped.
-
-  Attributes:
-    path: the file.
-    last: the last record kept or written ({} if none).
-  """
-
-  def __init__(self, path: pathlib.Path, resume_step: int):
-    self.path = pathlib.Path(path)
-    self.last: dict = {}
-    if self.path.exists():
-      kept = []
-      for line in self.path.read_text().splitlines():
-        try:
-          record = json.loads(line)
-        except json.JSONDecodeError:
-          continue          # a line half-written when the run was killed
-        if record.get("step", 0) <= resume_step:
-          kept.append(line)
-          self.last = record
-      self.path.write_text("".join(l + "\n" for l in kept))
-
-  def write(self, record: dict) -> None:
-    self.last = record
-    with self.path.open("a") as f:
-      f.write(json.dumps(record) + "\n")
 
 
 class CheckpointError(ValueError):

@@ -13,11 +13,16 @@ from __future__ import annotations
 import argparse
 import pathlib
 import sys
+import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
 
-from espcn_jax import compile_cache
+from espcn_jax import infer, resize
+from espcn_jax.checkpoint import CheckpointError
+from espcn_jax.evaluate import resolve_model
+from espcn_mtcnn_common import compile_cache, image_io
 
 __all__ = ["main", "load_params"]
 
@@ -28,14 +33,26 @@ def load_params(model: str, scale: int, channels: int | None = None):
   ``settings`` holds the keyword arguments of :func:`espcn_jax.upscale` that
   params do not record (activation, centre).
   """
-  from espcn_jax.evaluate import resolve_model  # pylint: disable=import-outside-toplevel
   spec = resolve_model(model, scale, channels=channels)
   if spec.params is None:
     raise ValueError("--model must be 'pretrained' or a training workdir, not 'bicubic'")
   return spec.params, spec.settings
 
 
+def _read_image(path: pathlib.Path) -> np.ndarray:
+  """The colour (or grey) pixels of an image file: uint8 ``[H, W, 3]`` or ``[H, W]``.
+
+  ``read_image`` warns that it drops an alpha channel; this CLI reads the
+  alpha channel separately (:func:`_read_alpha`) and keeps it, so the
+  warning would mislead and is not shown.
+  """
+  with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=".*alpha channel dropped")
+    return image_io.read_image(path)
+
+
 def _read_alpha(path: pathlib.Path) -> np.ndarray | None:
+  """The alpha channel of an image file, uint8 ``[H, W]``; ``None`` when it has none."""
   try:
     with Image.open(path) as img:
       if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
@@ -46,11 +63,8 @@ def _read_alpha(path: pathlib.Path) -> np.ndarray | None:
 
 
 def _upscale_file(params, settings, scale, src: pathlib.Path, dst: pathlib.Path) -> tuple:
-  import warnings  # pylint: disable=import-outside-toplevel
-  from espcn_jax import image_io, infer, resize  # pylint: disable=import-outside-toplevel
-  with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=".*alpha channel dropped")
-    image = image_io.read_image(src)
+  """Upscale one file (alpha by MATLAB bicubic, kept); returns the input and output shapes."""
+  image = _read_image(src)
   out = infer.upscale(params, image, scale=scale, **settings)
   alpha = _read_alpha(src)
   if alpha is not None:
@@ -60,7 +74,27 @@ def _upscale_file(params, settings, scale, src: pathlib.Path, dst: pathlib.Path)
   return image.shape, out.shape
 
 
-def main(argv=None) -> int:
+def _jobs(src: pathlib.Path, dst: pathlib.Path) -> list[tuple[pathlib.Path, pathlib.Path]]:
+  """``(input, output)`` paths: one file, or every image of a folder as ``dst/STEM.png``.
+
+  Raises:
+    ImageError: a single input that cannot be read; ValueError: name clashes
+      in a folder, or the output folder is the input folder.
+  """
+  if not src.is_dir():
+    _read_image(src)      # a single unreadable input is a usage error (exit 2)
+    return [(src, dst)]
+  files = image_io.list_images(src)
+  stems = [f.stem for f in files]
+  if len(set(stems)) != len(stems):
+    raise ValueError(f"{src}: several images share a name stem; outputs would overwrite "
+                     "each other")
+  if dst.resolve() == src.resolve():
+    raise ValueError("the output folder must differ from the input folder")
+  return [(f, dst / f"{f.stem}.png") for f in files]
+
+
+def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog="espcn-upscale", description=__doc__,
       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -75,28 +109,16 @@ def main(argv=None) -> int:
                            "bicubic) or the RGB model (3: every channel through ESPCN)")
   parser.add_argument("--no-progress", action="store_true")
   compile_cache.add_argument(parser)
-  args = parser.parse_args(argv)
+  return parser
+
+
+def main(argv=None) -> int:
+  args = _parser().parse_args(argv)
   compile_cache.enable(args.compile_cache)
-
-  from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
-  from espcn_jax import image_io  # pylint: disable=import-outside-toplevel
-  from espcn_jax.checkpoint import CheckpointError  # pylint: disable=import-outside-toplevel
-
   src, dst = pathlib.Path(args.input), pathlib.Path(args.output)
   try:
     params, settings = load_params(args.model, args.scale, args.channels)
-    if src.is_dir():
-      files = image_io.list_images(src)
-      stems = [f.stem for f in files]
-      if len(set(stems)) != len(stems):
-        raise ValueError(f"{src}: several images share a name stem; outputs would overwrite "
-                         "each other")
-      if dst.resolve() == src.resolve():
-        raise ValueError("the output folder must differ from the input folder")
-      jobs = [(f, dst / f"{f.stem}.png") for f in files]
-    else:
-      image_io.read_image(src)      # a single unreadable input is a usage error (exit 2)
-      jobs = [(src, dst)]
+    jobs = _jobs(src, dst)
   except (image_io.ImageError, CheckpointError, FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

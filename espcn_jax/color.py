@@ -4,12 +4,24 @@ MATLAB's conversion (and so every published SR table) uses studio swing:
 Y in [16, 235], Cb/Cr in [16, 240] on a 0-255 scale. Here images are float in
 [0, 1], so the offsets are divided by 255: Y of white is 235/255, of black
 16/255. Works on NumPy and JAX arrays alike (``xp`` is taken from the input).
+
+Two forms of the same conversion:
+
+* :func:`rgb_to_ycbcr` / :func:`ycbcr_to_rgb` on ``[..., 3]`` arrays, as a
+  product with the 3x3 matrix (data generation, evaluation);
+* :func:`rgb_to_ycbcr_planes` / :func:`ycbcr_planes_to_rgb` with Y, Cb and
+  Cr as separate planes, written out as multiply-adds. Inside a jitted
+  function (:mod:`espcn_jax.infer`'s colour path) XLA fuses these with the
+  resize, the clip and the rounding around them; the matrix form would be a
+  separate, memory-bound dot.
 """
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y", "RGB_TO_YCBCR", "YCBCR_OFFSET"]
+__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y", "rgb_to_ycbcr_planes",
+           "ycbcr_planes_to_rgb", "RGB_TO_YCBCR", "YCBCR_OFFSET"]
 
 # Rows: Y, Cb, Cr. Coefficients of MATLAB's rgb2ycbcr for inputs in [0, 1]
 # giving outputs on the 0-255 scale; divided by 255 below to stay in [0, 1].
@@ -24,7 +36,8 @@ _YCBCR_TO_RGB = np.linalg.inv(RGB_TO_YCBCR)
 
 
 def _xp(x):
-  return np if isinstance(x, np.ndarray) or np.isscalar(x) else __import__("jax").numpy
+  """The array module of ``x``: NumPy for NumPy arrays and scalars, else ``jax.numpy``."""
+  return np if isinstance(x, np.ndarray) or np.isscalar(x) else jnp
 
 
 def rgb_to_ycbcr(rgb):
@@ -46,3 +59,25 @@ def ycbcr_to_rgb(ycbcr):
   xp = _xp(ycbcr)
   m = xp.asarray(_YCBCR_TO_RGB, dtype=ycbcr.dtype)
   return (ycbcr - xp.asarray(YCBCR_OFFSET, dtype=ycbcr.dtype)) @ m.T
+
+
+def rgb_to_ycbcr_planes(rgb):
+  """:func:`rgb_to_ycbcr` as multiply-adds: ``[..., 3]`` RGB -> Y, Cb, Cr planes ``[...]``.
+
+  The coefficients are cast to ``rgb``'s dtype (float32 in the jitted colour path).
+  """
+  m = RGB_TO_YCBCR.astype(rgb.dtype)
+  offset = YCBCR_OFFSET.astype(rgb.dtype)
+  r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+  return tuple(m[i, 0] * r + m[i, 1] * g + m[i, 2] * b + offset[i] for i in range(3))
+
+
+def ycbcr_planes_to_rgb(y, cb, cr):
+  """:func:`ycbcr_to_rgb` as multiply-adds: Y, Cb, Cr planes ``[...]`` -> ``[..., 3]`` RGB.
+
+  Not clipped. The coefficients are cast to ``y``'s dtype.
+  """
+  m = _YCBCR_TO_RGB.astype(y.dtype)
+  offset = YCBCR_OFFSET.astype(y.dtype)
+  y, cb, cr = (v - o for v, o in zip((y, cb, cr), offset))
+  return _xp(y).stack([m[i, 0] * y + m[i, 1] * cb + m[i, 2] * cr for i in range(3)], axis=-1)

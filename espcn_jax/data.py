@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pathlib
 import queue
 import threading
 import warnings
@@ -27,7 +26,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from espcn_jax import color, image_io, resize
+from espcn_jax import color, resize, samples
+from espcn_mtcnn_common import image_io, tfds_images
 
 __all__ = ["SRPair", "mod_crop", "to_model_space", "degrade", "bicubic_upscale",
            "make_pair", "load_hr_images", "load_pairs", "PatchSampler", "DEGRADATIONS"]
@@ -141,13 +141,11 @@ def load_hr_images(source: str | os.PathLike) -> list[tuple[str, np.ndarray]]:
   """
   source = str(source)
   if source == "samples":
-    from espcn_jax import samples  # pylint: disable=import-outside-toplevel
     return samples.sample_images()
   if source.startswith("tfds:"):
-    from espcn_jax import tfds_data  # pylint: disable=import-outside-toplevel
-    name, split = tfds_data.parse_tfds_spec(source)
-    images = tfds_data.load_tfds_images(name, split=split,
-                                        data_dir=os.environ.get("TFDS_DATA_DIR"))
+    name, split = tfds_images.parse_tfds_spec(source)
+    images = tfds_images.load_tfds_images(name, split=split,
+                                          data_dir=os.environ.get("TFDS_DATA_DIR"))
     return [(n, image_io.as_image_array(im, f"{source}/{n}")) for n, im in images]
   return [(p.stem, image_io.read_image(p)) for p in image_io.list_images(source)]
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from espcn_jax import checkpoint, color, data, image_io, metrics
+from espcn_jax import checkpoint, color, data, metrics, pretrained
 from espcn_jax.infer import super_resolve
+from espcn_mtcnn_common import image_io
 
 __all__ = ["ModelSpec", "resolve_model", "evaluate", "format_table", "write_figures",
            "protocol_description"]
@@ -50,7 +52,6 @@ def resolve_model(model: str, scale: int, which: str = "best",
   if model == "bicubic":
     return ModelSpec("bicubic", info={"channels": 1, "scale": scale})
   if model == "pretrained":
-    from espcn_jax import pretrained  # pylint: disable=import-outside-toplevel
     params, info = pretrained.load_pretrained(scale, channels or 1)
     suffix = "_rgb" if (channels or 1) == 3 else ""
     return ModelSpec(f"espcn_pretrained_x{scale}{suffix}", params, info)
@@ -86,6 +87,64 @@ def _quantize(x):
   return data.to_8bit_levels(np.asarray(x, np.float64))
 
 
+def _eval_channels(model: ModelSpec, eval_space: str) -> int:
+  """Channels of the pairs to load: the model's, or 3 for an RGB evaluation."""
+  if eval_space not in ("y", "rgb"):
+    raise ValueError(f"eval_space must be 'y' or 'rgb', got {eval_space!r}")
+  if eval_space == "rgb" and model.channels == 1 and model.params is not None:
+    raise ValueError("a Y-channel model cannot be evaluated in RGB; use eval_space='y'")
+  return 3 if eval_space == "rgb" else model.channels
+
+
+def _evaluate_pair(pair: data.SRPair, scale: int, model: ModelSpec,
+                   eval_space: str) -> tuple[dict, np.ndarray, np.ndarray]:
+  """One image's scores.
+
+  Returns:
+    ``(row, bicubic, output)``: the report row (name, HR size, model scores,
+    ``"bicubic"`` scores) and both upscaled images, float64 ``[H, W, C]`` on
+    8-bit levels (``output`` is ``bicubic`` when the model is bicubic).
+  """
+  bicubic = _quantize(data.bicubic_upscale(pair.lr, scale))
+  row = {"name": pair.name, "hr_size": list(pair.hr.shape[:2])}
+  row["bicubic"] = _scores(bicubic, pair.hr, scale, eval_space)
+  if model.params is None:
+    output = bicubic
+    row.update(row["bicubic"])
+  else:
+    output = _quantize(super_resolve(model.params, pair.lr, scale=scale, **model.settings))
+    row.update(_scores(output, pair.hr, scale, eval_space))
+  return row, bicubic, output
+
+
+def _save_output(output: np.ndarray, folder: str | os.PathLike, name: str) -> None:
+  """Write a model-space output ``[H, W, C]`` in [0, 1] as ``folder/NAME.png`` (8-bit)."""
+  out = np.round(output * 255).astype(np.uint8)
+  image_io.write_image(pathlib.Path(folder) / f"{name}.png",
+                       out[..., 0] if out.shape[-1] == 1 else out)
+
+
+def _report(rows: list[dict], data_source, scale: int, model: ModelSpec, eval_space: str,
+            degradation: str) -> dict:
+  """The result of :func:`evaluate` (without ``arrays``) from its per-image rows."""
+  mean = lambda key, sub=None: float(np.mean([(r[sub] if sub else r)[key] for r in rows]))
+  result = {
+      "model": model.name,
+      "scale": scale,
+      "eval_space": eval_space,
+      "degradation": degradation,
+      "protocol": protocol_description(scale, eval_space, degradation),
+      "data": data_source if isinstance(data_source, str) else list(map(str, data_source)),
+      "num_images": len(rows),
+      "mean": {k: mean(k) for k in ("psnr", "ssim", "cosine")},
+      "bicubic_mean": {k: mean(k, "bicubic") for k in ("psnr", "ssim", "cosine")},
+      "images": rows,
+  }
+  if model.info:
+    result["model_info"] = {k: v for k, v in model.info.items() if k != "params"}
+  return result
+
+
 def evaluate(data_source: str | Sequence[str], scale: int, model: ModelSpec, *,
              eval_space: str = "y", degradation: str = "bicubic",
              save_images: str | os.PathLike | None = None,
@@ -106,52 +165,20 @@ def evaluate(data_source: str | Sequence[str], scale: int, model: ModelSpec, *,
     ``{"model", "scale", "protocol", "mean": {psnr, ssim, cosine},
     "bicubic_mean": {...}, "images": [{"name", "psnr", ..., "bicubic": {...}}]}``.
   """
-  from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
-
-  if eval_space not in ("y", "rgb"):
-    raise ValueError(f"eval_space must be 'y' or 'rgb', got {eval_space!r}")
-  channels = model.channels
-  if eval_space == "rgb" and channels == 1 and model.params is not None:
-    raise ValueError("a Y-channel model cannot be evaluated in RGB; use eval_space='y'")
-  if eval_space == "rgb":
-    channels = 3
+  channels = _eval_channels(model, eval_space)
   # Models need at least one LR pixel per side; metrics need 11 px after the border.
   pairs = data.load_pairs(data_source, scale, channels, degradation=degradation,
                           min_lr_size=max(2, -(-(11 + 2 * scale) // scale)))
   rows, arrays = [], []
   for pair in tqdm(pairs, desc=f"evaluate {model.name} x{scale}", disable=not progress):
-    bicubic = _quantize(data.bicubic_upscale(pair.lr, scale))
-    row = {"name": pair.name, "hr_size": list(pair.hr.shape[:2])}
-    row["bicubic"] = _scores(bicubic, pair.hr, scale, eval_space)
-    if model.params is None:
-      output = bicubic
-      row.update(row["bicubic"])
-    else:
-      output = _quantize(super_resolve(model.params, pair.lr, scale=scale, **model.settings))
-      row.update(_scores(output, pair.hr, scale, eval_space))
+    row, bicubic, output = _evaluate_pair(pair, scale, model, eval_space)
     rows.append(row)
     if save_images is not None:
-      out = np.round(output * 255).astype(np.uint8)
-      image_io.write_image(pathlib.Path(save_images) / f"{pair.name}.png",
-                           out[..., 0] if out.shape[-1] == 1 else out)
+      _save_output(output, save_images, pair.name)
     if keep_outputs:
       arrays.append({"name": pair.name, "lr": pair.lr, "hr": pair.hr, "bicubic": bicubic,
                      "output": output})
-  mean = lambda key, sub=None: float(np.mean([(r[sub] if sub else r)[key] for r in rows]))
-  result = {
-      "model": model.name,
-      "scale": scale,
-      "eval_space": eval_space,
-      "degradation": degradation,
-      "protocol": protocol_description(scale, eval_space, degradation),
-      "data": data_source if isinstance(data_source, str) else list(map(str, data_source)),
-      "num_images": len(rows),
-      "mean": {k: mean(k) for k in ("psnr", "ssim", "cosine")},
-      "bicubic_mean": {k: mean(k, "bicubic") for k in ("psnr", "ssim", "cosine")},
-      "images": rows,
-  }
-  if model.info:
-    result["model_info"] = {k: v for k, v in model.info.items() if k != "params"}
+  result = _report(rows, data_source, scale, model, eval_space, degradation)
   if keep_outputs:
     result["arrays"] = arrays
   return result
@@ -194,6 +221,81 @@ def _show(image: np.ndarray) -> np.ndarray:
   return image[..., 0] if image.shape[-1] == 1 else np.clip(image, 0, 1)
 
 
+def _panels_figure(plt, item: dict, row: dict, result: dict, crop: int):
+  """LR (nearest) / bicubic / model / HR crops where the model gains most over bicubic.
+
+  Args:
+    plt: ``matplotlib.pyplot``.
+    item: one entry of ``result["arrays"]`` (``lr``, ``hr``, ``bicubic``,
+      ``output``: float ``[H, W, C]`` in [0, 1]).
+    row: its entry of ``result["images"]`` (PSNRs for the titles).
+    result: the :func:`evaluate` result (scale, space, model name).
+    crop: side of the HR crop (pixels).
+
+  Returns:
+    The matplotlib figure.
+  """
+  scale, space = result["scale"], result["eval_space"]
+  hr, bic, out, lr = item["hr"], item["bicubic"], item["output"], item["lr"]
+  err = lambda x: ((_to_eval_space(x, space) - _to_eval_space(hr, space)) ** 2).reshape(
+      hr.shape[0], hr.shape[1], -1).mean(-1)
+  y, x, size = _crop_box(err(out), err(bic), crop)
+  ly, lx, ls = y // scale, x // scale, max(size // scale, 1)
+  cmap = "gray" if hr.shape[-1] == 1 else None
+  panels = [("LR (nearest)", np.repeat(np.repeat(lr[ly:ly + ls, lx:lx + ls], scale, 0), scale, 1)),
+            (f"bicubic {row['bicubic']['psnr']:.2f} dB", bic[y:y + size, x:x + size]),
+            (f"{result['model']} {row['psnr']:.2f} dB", out[y:y + size, x:x + size]),
+            ("HR", hr[y:y + size, x:x + size])]
+  fig, axes = plt.subplots(1, 4, figsize=(12, 3.4))
+  for ax, (title, img) in zip(axes, panels):
+    ax.imshow(_show(img), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+  fig.suptitle(f"{item['name']} x{scale}: crop {size}x{size} at ({x}, {y})", fontsize=10)
+  fig.tight_layout()
+  return fig
+
+
+def _cosine_figure(plt, item: dict, result: dict):
+  """Cosine-similarity maps to HR of bicubic and of the model, side by side (a figure)."""
+  scale, space, hr = result["scale"], result["eval_space"], item["hr"]
+  maps = [metrics.cosine_similarity_map(_to_eval_space(o, space), _to_eval_space(hr, space),
+                                        border=scale) for o in (item["bicubic"], item["output"])]
+  lo = min(float(np.percentile(m, 1)) for m in maps)
+  fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+  for ax, m, title in zip(axes, maps, ("bicubic", result["model"])):
+    im = ax.imshow(m, cmap="magma", vmin=lo, vmax=1.0)
+    ax.set_title(f"{title}: mean cosine {m.mean():.4f}", fontsize=9)
+    ax.axis("off")
+  fig.colorbar(im, ax=axes, shrink=0.8, label="cosine similarity (3x3)")
+  fig.suptitle(f"{item['name']} x{scale}: per-pixel cosine similarity to HR", fontsize=10)
+  return fig
+
+
+def _training_curve_figure(plt, records: list[dict]):
+  """Training loss (log scale) and validation PSNR against the step (a figure)."""
+  fig, ax = plt.subplots(figsize=(7, 4))
+  ax.plot([r["step"] for r in records], [r["loss"] for r in records], "b-", label="train loss")
+  ax.set_yscale("log")
+  ax.set_xlabel("step")
+  ax.set_ylabel("loss", color="b")
+  val = [r for r in records if "val_psnr" in r]
+  if val:
+    ax2 = ax.twinx()
+    ax2.plot([r["step"] for r in val], [r["val_psnr"] for r in val], "r.-", label="val PSNR")
+    ax2.set_ylabel("validation PSNR (dB)", color="r")
+  ax.set_title("ESPCN training")
+  fig.tight_layout()
+  return fig
+
+
+def _read_metrics_log(path: str | os.PathLike | None) -> list[dict]:
+  """The records of a ``metrics.jsonl`` ([] when there is no such file)."""
+  if path is None or not pathlib.Path(path).is_file():
+    return []
+  return [json.loads(l) for l in pathlib.Path(path).read_text().splitlines() if l.strip()]
+
+
 def write_figures(result: dict, folder: str | os.PathLike, *,
                   metrics_log: str | os.PathLike | None = None, max_images: int = 6,
                   crop: int = 96) -> list[pathlib.Path]:
@@ -207,6 +309,7 @@ def write_figures(result: dict, folder: str | os.PathLike, *,
   Returns:
     The paths written.
   """
+  # matplotlib is heavy and only needed for figures: imported on first use.
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
@@ -214,66 +317,20 @@ def write_figures(result: dict, folder: str | os.PathLike, *,
   folder = pathlib.Path(folder)
   folder.mkdir(parents=True, exist_ok=True)
   written = []
-  scale, space = result["scale"], result["eval_space"]
+
+  def save(fig, filename: str) -> None:
+    fig.savefig(folder / filename, dpi=100)
+    plt.close(fig)
+    written.append(folder / filename)
+
   rows = {r["name"]: r for r in result["images"]}
   for item in result.get("arrays", [])[:max_images]:
-    name, r = item["name"], rows[item["name"]]
-    hr, bic, out, lr = item["hr"], item["bicubic"], item["output"], item["lr"]
-    err = lambda x: ((_to_eval_space(x, space) - _to_eval_space(hr, space)) ** 2).reshape(
-        hr.shape[0], hr.shape[1], -1).mean(-1)
-    y, x, size = _crop_box(err(out), err(bic), crop)
-    ly, lx, ls = y // scale, x // scale, max(size // scale, 1)
-    cmap = "gray" if hr.shape[-1] == 1 else None
-    panels = [("LR (nearest)", np.repeat(np.repeat(lr[ly:ly + ls, lx:lx + ls], scale, 0), scale, 1)),
-              (f"bicubic {r['bicubic']['psnr']:.2f} dB", bic[y:y + size, x:x + size]),
-              (f"{result['model']} {r['psnr']:.2f} dB", out[y:y + size, x:x + size]),
-              ("HR", hr[y:y + size, x:x + size])]
-    fig, axes = plt.subplots(1, 4, figsize=(12, 3.4))
-    for ax, (title, img) in zip(axes, panels):
-      ax.imshow(_show(img), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-      ax.set_title(title, fontsize=9)
-      ax.axis("off")
-    fig.suptitle(f"{name} x{scale}: crop {size}x{size} at ({x}, {y})", fontsize=10)
-    fig.tight_layout()
-    path = folder / f"panels_{name}.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    written.append(path)
-
-    maps = [metrics.cosine_similarity_map(_to_eval_space(o, space), _to_eval_space(hr, space),
-                                          border=scale) for o in (bic, out)]
-    lo = min(float(np.percentile(m, 1)) for m in maps)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
-    for ax, m, title in zip(axes, maps, ("bicubic", result["model"])):
-      im = ax.imshow(m, cmap="magma", vmin=lo, vmax=1.0)
-      ax.set_title(f"{title}: mean cosine {m.mean():.4f}", fontsize=9)
-      ax.axis("off")
-    fig.colorbar(im, ax=axes, shrink=0.8, label="cosine similarity (3x3)")
-    fig.suptitle(f"{name} x{scale}: per-pixel cosine similarity to HR", fontsize=10)
-    path = folder / f"cosine_{name}.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    written.append(path)
-
-  if metrics_log is not None and pathlib.Path(metrics_log).is_file():
-    records = [json.loads(l) for l in pathlib.Path(metrics_log).read_text().splitlines() if l.strip()]
-    if records:
-      fig, ax = plt.subplots(figsize=(7, 4))
-      ax.plot([r["step"] for r in records], [r["loss"] for r in records], "b-", label="train loss")
-      ax.set_yscale("log")
-      ax.set_xlabel("step")
-      ax.set_ylabel("loss", color="b")
-      val = [r for r in records if "val_psnr" in r]
-      if val:
-        ax2 = ax.twinx()
-        ax2.plot([r["step"] for r in val], [r["val_psnr"] for r in val], "r.-", label="val PSNR")
-        ax2.set_ylabel("validation PSNR (dB)", color="r")
-      ax.set_title("ESPCN training")
-      fig.tight_layout()
-      path = folder / "training_curve.png"
-      fig.savefig(path, dpi=100)
-      plt.close(fig)
-      written.append(path)
+    name = item["name"]
+    save(_panels_figure(plt, item, rows[name], result, crop), f"panels_{name}.png")
+    save(_cosine_figure(plt, item, result), f"cosine_{name}.png")
+  records = _read_metrics_log(metrics_log)
+  if records:
+    save(_training_curve_figure(plt, records), "training_curve.png")
   return written
 
 

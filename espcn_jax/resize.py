@@ -8,8 +8,9 @@ and an output size of ``ceil(in * scale)``.
 
 A 1-D resize along one axis is a linear map, so it is built once as a dense
 ``[out_len, in_len]`` weight matrix (:func:`resize_matrix`) and applied as a
-matrix product. The same matrices serve NumPy (float64, host-side data
-generation) and JAX (inside jitted inference, see :mod:`espcn_jax.infer`).
+matrix product (NumPy, float64: data generation and evaluation). Jitted
+inference enlarges by integer factors with 5-tap phase filters read from these
+matrices (:mod:`espcn_jax.resize_jax`).
 """
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
 """An embedded evaluation set that needs no downloads and no ../shared.
 
 * ``grace_hopper`` — the public-domain portrait that ships with matplotlib
-  (``mpl-data/sample_data/grace_hopper.jpg``, 512x600 RGB), already installed
-  as a dependency of this project.
+  (:mod:`espcn_mtcnn_common.demo_photo`).
 * ``zone_plate`` — a synthetic circular zone plate (every spatial frequency,
   the classic aliasing test), made here.
 * ``text_chart`` — text and lines rendered by matplotlib, made here (sharp
@@ -13,21 +12,15 @@ Generated images are deterministic, so evaluation figures are reproducible.
 from __future__ import annotations
 
 import io
-import pathlib
 
 import numpy as np
+from PIL import Image
+
+from espcn_mtcnn_common.demo_photo import grace_hopper
 
 __all__ = ["sample_images", "SAMPLE_NAMES"]
 
 SAMPLE_NAMES = ("grace_hopper", "zone_plate", "text_chart")
-
-
-def grace_hopper() -> np.ndarray:
-  """matplotlib's public-domain portrait, uint8 ``[600, 512, 3]``."""
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  from espcn_jax.image_io import read_image  # pylint: disable=import-outside-toplevel
-  path = pathlib.Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-  return read_image(path, mode="rgb")
 
 
 def _zone_plate(size: int = 384) -> np.ndarray:
@@ -40,11 +33,11 @@ def _zone_plate(size: int = 384) -> np.ndarray:
 
 
 def _text_chart() -> np.ndarray:
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-  from PIL import Image  # pylint: disable=import-outside-toplevel
-  fig = plt.figure(figsize=(4.8, 3.6), dpi=100)
+  # Deferred: matplotlib's figure machinery is heavy (about 0.4 s) and writes a font cache
+  # on first import; only this generated image needs it.
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+  # A bare Figure (no pyplot): renders with Agg and leaves the user's backend alone.
+  fig = Figure(figsize=(4.8, 3.6), dpi=100)
   fig.text(0.05, 0.85, "ESPCN sub-pixel convolution", fontsize=15, color="navy")
   fig.text(0.05, 0.70, "Real-time super-resolution, 2016", fontsize=11, color="darkred")
   fig.text(0.05, 0.58, "0123456789 abcdefghijklmnopqrstuvwxyz", fontsize=8)
@@ -54,7 +47,6 @@ def _text_chart() -> np.ndarray:
   ax.grid(True)
   buf = io.BytesIO()
   fig.savefig(buf, format="png")
-  plt.close(fig)
   buf.seek(0)
   return np.asarray(Image.open(buf).convert("RGB"))
 

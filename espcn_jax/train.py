@@ -7,13 +7,12 @@ run would have given (batches are a pure function of seed and step).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
 import pathlib
 import time
 from typing import Any, Callable
 
-import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -22,10 +21,12 @@ import optax
 import orbax.checkpoint as ocp
 from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from tqdm.auto import tqdm
 
-from espcn_jax import checkpoint, data, metrics
+from espcn_jax import checkpoint, data, metrics, pretrained
 from espcn_jax.infer import super_resolve
 from espcn_jax.model import ESPCN
+from espcn_mtcnn_common.metrics_log import MetricsLog
 
 __all__ = ["TrainState", "create_model", "create_optimizer", "create_train_state",
            "train_step", "eval_step", "validate", "train_and_evaluate"]
@@ -84,7 +85,6 @@ _LUMA = np.array([65.481, 128.553, 24.966]) / 255.0
 def load_source_params(source: str) -> tuple[dict, dict]:
   """``(params, info)`` from ``"pretrained:espcn_x3_y"`` or a training workdir."""
   if source.startswith("pretrained:"):
-    from espcn_jax import pretrained  # pylint: disable=import-outside-toplevel
     stem = source.split(":", 1)[1]
     path = pretrained.WEIGHTS_DIR / f"{stem}.npz"
     if not path.is_file():
@@ -192,6 +192,182 @@ def _check_workdir(workdir: pathlib.Path, config) -> None:
           "use another --workdir")
 
 
+def _shardings(config) -> tuple[NamedSharding, NamedSharding]:
+  """``(replicated, batch)`` shardings over a 1-D ``data`` mesh of the devices used."""
+  devices = jax.devices()[: config.num_devices] if config.num_devices else jax.devices()
+  if config.batch_size % len(devices):
+    raise ValueError(f"batch_size {config.batch_size} must be divisible by the "
+                     f"{len(devices)} devices for data parallelism")
+  mesh = Mesh(np.array(devices), ("data",))
+  return NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+
+
+def _load_data(config) -> tuple[data.PatchSampler, list[data.SRPair]]:
+  """The training patch sampler and the validation pairs (``[]`` without ``val_data``)."""
+  train_pairs = data.load_pairs(config.train_data, config.scale, config.channels,
+                                degradation=config.degradation, min_lr_size=config.patch_size,
+                                scale_augment=tuple(config.get("scale_augment", (1.0,))))
+  val_pairs = (data.load_pairs(config.val_data, config.scale, config.channels,
+                               degradation=config.degradation, min_lr_size=4)
+               if config.val_data else [])
+  sampler = data.PatchSampler(train_pairs, config.scale, config.patch_size, config.batch_size,
+                              seed=config.seed)
+  return sampler, val_pairs
+
+
+def _initial_state(config) -> TrainState:
+  """A fresh train state from ``config.seed``, warm-started from ``config.init_from`` if set."""
+  state = create_train_state(config, jax.random.key(config.seed))
+  if config.get("init_from"):
+    state = state.replace(params=warm_start(state.params, *load_source_params(config.init_from),
+                                            config))
+  return state
+
+
+def _jit_train_step(config, replicated: NamedSharding, batch: NamedSharding) -> Callable:
+  """:func:`train_step` jitted data-parallel: ``(state, lr, hr) -> (state, loss)``, state donated."""
+  return jax.jit(
+      lambda s, lr, hr: train_step(s, lr, hr, loss_type=config.loss),
+      in_shardings=(replicated, batch, batch),
+      out_shardings=(replicated, replicated), donate_argnums=0)
+
+
+class _Checkpoints:
+  """A workdir's orbax checkpoints: ``ckpt/`` (latest train states) and ``best/`` (params).
+
+  ``best/`` keeps the params with the best validation PSNR.
+  """
+
+  def __init__(self, workdir: pathlib.Path, keep: int):
+    self.dir = workdir / "ckpt"
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+    self.latest = ocp.CheckpointManager(self.dir, options=options)
+    self.best = ocp.CheckpointManager(
+        workdir / "best", options=ocp.CheckpointManagerOptions(
+            max_to_keep=1, best_fn=lambda m: m["val_psnr"], best_mode="max", create=True))
+
+  def restore_latest(self, state: TrainState) -> tuple[TrainState, int | None]:
+    """``(state, step)`` of the latest checkpoint; ``(state, None)`` when there is none."""
+    if self.latest.latest_step() is None:
+      return state, None
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+    state = self.latest.restore(self.latest.latest_step(), args=ocp.args.StandardRestore(abstract))
+    return state, int(state.step)
+
+  def save(self, state: TrainState, step: int, val_metrics: dict | None = None) -> None:
+    """The train state as the latest checkpoint; with ``val_metrics``, the params for best."""
+    self.latest.save(step, args=ocp.args.StandardSave(state), force=True)
+    if val_metrics is not None:
+      self.best.save(step, args=ocp.args.StandardSave({"params": state.params}),
+                     metrics=val_metrics, force=True)
+
+  def save_interrupted(self, state: TrainState) -> int:
+    """Save ``state`` unless its step is saved already; wait for it; return the step."""
+    done = int(jax.device_get(state.step))
+    if self.latest.latest_step() != done:
+      self.latest.save(done, args=ocp.args.StandardSave(state), force=True)
+    self.latest.wait_until_finished()
+    return done
+
+  def close(self) -> None:
+    self.latest.wait_until_finished()
+    self.best.wait_until_finished()
+    self.latest.close()
+    self.best.close()
+
+
+@dataclasses.dataclass
+class _Run:
+  """The fixed pieces of one training run, shared by the loop and its logging."""
+  config: ml_collections.ConfigDict
+  sampler: data.PatchSampler
+  val_pairs: list
+  step_fn: Callable
+  batch_sharding: NamedSharding
+  schedule: optax.Schedule
+  log: MetricsLog
+  bar: Any
+  ckpts: _Checkpoints
+
+
+def _due(done: int, config, validating: bool) -> tuple[bool, bool, bool]:
+  """``(log, validate, save)`` after step ``done``: on their ``*_every`` steps and the last."""
+  last = done == config.num_steps
+  log_now = done % config.log_every == 0 or last
+  eval_now = validating and (done % config.eval_every == 0 or last)
+  save_now = eval_now or done % config.checkpoint_every == 0 or last
+  return log_now, eval_now, save_now
+
+
+def _fetch_losses(losses: list, done: int, ckpts: _Checkpoints) -> np.ndarray:
+  """The losses since the last log as float64 ``[n]`` (a device sync); refuses NaN/inf."""
+  values = np.asarray(jax.device_get(losses), np.float64)
+  if not np.all(np.isfinite(values)):
+    raise FloatingPointError(
+        f"loss became {values[~np.isfinite(values)][0]} near step {done}; the last good "
+        f"checkpoint is step {ckpts.latest.latest_step()} in {ckpts.dir}. Lower "
+        "config.learning_rate or set config.grad_clip_norm, then re-run to resume.")
+  return values
+
+
+def _log_and_save(run: _Run, state: TrainState, done: int, values: np.ndarray, rate: float,
+                  eval_now: bool, save_now: bool) -> dict[str, float]:
+  """Log step ``done`` (validating and checkpointing when due).
+
+  Returns:
+    Its mean loss and, when validated, ``val_psnr`` and ``val_ssim``.
+  """
+  config = run.config
+  record = {"step": done, "loss": float(values.mean()), "lr": float(run.schedule(done - 1)),
+            "steps_per_sec": rate, "patches_per_sec": rate * config.batch_size}
+  run.bar.set_postfix(loss=f"{record['loss']:.3g}", it_s=f"{rate:.1f}")
+  result = {"loss": record["loss"]}
+  val = None
+  if eval_now:
+    val = validate(state.params, run.val_pairs, config)
+    record.update(val)
+    result.update(val)
+    run.bar.write(f"step {done}: loss {record['loss']:.5f}  val PSNR {val['val_psnr']:.3f} dB  "
+                  f"SSIM {val['val_ssim']:.4f}")
+  run.log.write(record)
+  if save_now:
+    run.ckpts.save(state, done, val)
+  return result
+
+
+def _train_loop(run: _Run, state: TrainState, start: int,
+                step_hook: Callable[[int], Any] | None) -> dict[str, float]:
+  """Steps ``start`` .. ``num_steps``; on Ctrl-C saves the state and re-raises."""
+  result: dict[str, float] = {}
+  losses = []
+  tick, tick_step = time.perf_counter(), start
+  try:
+    for step, (lr, hr) in run.sampler.iterate(start, run.config.num_steps):
+      lr = jax.device_put(lr, run.batch_sharding)
+      hr = jax.device_put(hr, run.batch_sharding)
+      state, loss = run.step_fn(state, lr, hr)
+      losses.append(loss)
+      done = step + 1
+      run.bar.update(1)
+      log_now, eval_now, save_now = _due(done, run.config, bool(run.val_pairs))
+      if log_now or save_now:
+        # Losses are fetched (a device sync) only here; they are checked before any save.
+        values = _fetch_losses(losses, done, run.ckpts)
+        losses = []
+        now = time.perf_counter()
+        rate = (done - tick_step) / max(now - tick, 1e-9)
+        tick, tick_step = now, done
+        result.update(_log_and_save(run, state, done, values, rate, eval_now, save_now))
+      if step_hook is not None:
+        step_hook(done)
+  except KeyboardInterrupt:
+    done = run.ckpts.save_interrupted(state)
+    run.bar.close()
+    print(f"Interrupted at step {done}; checkpoint saved. Re-run the same command to resume.")
+    raise
+  return result
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        *, step_hook: Callable[[int], Any] | None = None) -> dict[str, float]:
   """Train ESPCN as ``config`` says, checkpointing into ``workdir``.
@@ -206,119 +382,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   Returns:
     The final metrics (last loss, validation PSNR/SSIM if validated).
   """
-  from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
-
   workdir = pathlib.Path(workdir).resolve()
   workdir.mkdir(parents=True, exist_ok=True)
   _check_workdir(workdir, config)
-
-  devices = jax.devices()[: config.num_devices] if config.num_devices else jax.devices()
-  if config.batch_size % len(devices):
-    raise ValueError(f"batch_size {config.batch_size} must be divisible by the "
-                     f"{len(devices)} devices for data parallelism")
-  mesh = Mesh(np.array(devices), ("data",))
-  replicated = NamedSharding(mesh, P())
-  batch_sharding = NamedSharding(mesh, P("data"))
-
-  train_pairs = data.load_pairs(config.train_data, config.scale, config.channels,
-                                degradation=config.degradation, min_lr_size=config.patch_size,
-                                scale_augment=tuple(config.get("scale_augment", (1.0,))))
-  val_pairs = (data.load_pairs(config.val_data, config.scale, config.channels,
-                               degradation=config.degradation, min_lr_size=4)
-               if config.val_data else [])
-  sampler = data.PatchSampler(train_pairs, config.scale, config.patch_size, config.batch_size,
-                              seed=config.seed)
+  replicated, batch_sharding = _shardings(config)
+  sampler, val_pairs = _load_data(config)
   checkpoint.write_model_info(workdir, _model_info(config))   # only once the data is usable
+  state = jax.device_put(_initial_state(config), replicated)
 
-  init_key = jax.random.key(config.seed)
-  state = create_train_state(config, init_key)
-  if config.get("init_from"):
-    state = state.replace(params=warm_start(state.params, *load_source_params(config.init_from),
-                                            config))
-  state = jax.device_put(state, replicated)
-
-  options = ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True)
-  latest = ocp.CheckpointManager(workdir / "ckpt", options=options)
-  best = ocp.CheckpointManager(
-      workdir / "best", options=ocp.CheckpointManagerOptions(
-          max_to_keep=1, best_fn=lambda m: m["val_psnr"], best_mode="max", create=True))
-  start = 0
-  if latest.latest_step() is not None:
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-    state = latest.restore(latest.latest_step(), args=ocp.args.StandardRestore(abstract))
-    start = int(state.step)
-    print(f"Resuming from step {start} in {workdir / 'ckpt'}")
-  log = checkpoint.MetricsLog(workdir / "metrics.jsonl", start)
-
-  step_fn = jax.jit(
-      lambda s, lr, hr: train_step(s, lr, hr, loss_type=config.loss),
-      in_shardings=(replicated, batch_sharding, batch_sharding),
-      out_shardings=(replicated, replicated), donate_argnums=0)
-  schedule = learning_rate_schedule(config)
-
-  def save(step, final_metrics=None):
-    latest.save(step, args=ocp.args.StandardSave(state), force=True)
-    if final_metrics is not None:
-      best.save(step, args=ocp.args.StandardSave({"params": state.params}),
-                metrics=final_metrics, force=True)
-
-  result: dict[str, float] = {}
-  losses = []
-  tick, tick_step = time.perf_counter(), start
+  ckpts = _Checkpoints(workdir, config.keep_checkpoints)
+  state, resumed = ckpts.restore_latest(state)
+  start = resumed or 0
+  if resumed is not None:
+    print(f"Resuming from step {start} in {ckpts.dir}")
+  log = MetricsLog(workdir / "metrics.jsonl", start)
   bar = tqdm(total=config.num_steps, initial=start, desc=f"ESPCN x{config.scale}",
              unit="step", dynamic_ncols=True, disable=not config.progress_bar)
+  run = _Run(config=config, sampler=sampler, val_pairs=val_pairs,
+             step_fn=_jit_train_step(config, replicated, batch_sharding),
+             batch_sharding=batch_sharding, schedule=learning_rate_schedule(config),
+             log=log, bar=bar, ckpts=ckpts)
   try:
-    for step, (lr, hr) in sampler.iterate(start, config.num_steps):
-      lr = jax.device_put(lr, batch_sharding)
-      hr = jax.device_put(hr, batch_sharding)
-      state, loss = step_fn(state, lr, hr)
-      losses.append(loss)
-      done = step + 1
-      bar.update(1)
-      last = done == config.num_steps
-      log_now = done % config.log_every == 0 or last
-      eval_now = bool(val_pairs) and (done % config.eval_every == 0 or last)
-      save_now = eval_now or done % config.checkpoint_every == 0 or last
-      if log_now or save_now:
-        # Losses are fetched (a device sync) only here; they are checked before any save.
-        values = np.asarray(jax.device_get(losses), np.float64)
-        losses = []
-        if not np.all(np.isfinite(values)):
-          raise FloatingPointError(
-              f"loss became {values[~np.isfinite(values)][0]} near step {done}; the last good "
-              f"checkpoint is step {latest.latest_step()} in {workdir / 'ckpt'}. Lower "
-              "config.learning_rate or set config.grad_clip_norm, then re-run to resume.")
-        now = time.perf_counter()
-        rate = (done - tick_step) / max(now - tick, 1e-9)
-        tick, tick_step = now, done
-        record = {"step": done, "loss": float(values.mean()), "lr": float(schedule(done - 1)),
-                  "steps_per_sec": rate, "patches_per_sec": rate * config.batch_size}
-        bar.set_postfix(loss=f"{record['loss']:.3g}", it_s=f"{rate:.1f}")
-        result.update(loss=record["loss"])
-        val = None
-        if eval_now:
-          val = validate(state.params, val_pairs, config)
-          record.update(val)
-          result.update(val)
-          bar.write(f"step {done}: loss {record['loss']:.5f}  val PSNR {val['val_psnr']:.3f} dB  "
-                    f"SSIM {val['val_ssim']:.4f}")
-        log.write(record)
-        if save_now:
-          save(done, val)
-      if step_hook is not None:
-        step_hook(done)
-  except KeyboardInterrupt:
-    done = int(jax.device_get(state.step))
-    if latest.latest_step() != done:
-      latest.save(done, args=ocp.args.StandardSave(state), force=True)
-    latest.wait_until_finished()
-    bar.close()
-    print(f"Interrupted at step {done}; checkpoint saved. Re-run the same command to resume.")
-    raise
+    return _train_loop(run, state, start, step_hook)
   finally:
     bar.close()
-    latest.wait_until_finished()
-    best.wait_until_finished()
-    latest.close()
-    best.close()
-  return result
+    ckpts.close()

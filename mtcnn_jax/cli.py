@@ -16,13 +16,18 @@ import pathlib
 import sys
 import time
 
-from espcn_jax import compile_cache
-from mtcnn_jax import detectors
+from tqdm.auto import tqdm
+
+from espcn_mtcnn_common import compile_cache, image_io
+from mtcnn_jax import detectors, draw
+from mtcnn_jax.cascade import detect
+from mtcnn_jax.detection_files import save_detections
+from mtcnn_jax.params import load_params
 
 __all__ = ["main"]
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="mtcnn-detect", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("input", help="an image file or a folder of images")
@@ -35,34 +40,40 @@ def main(argv=None) -> int:
   parser.add_argument("--no-annotated", action="store_true", help="do not write annotated images")
   parser.add_argument("--no-progress", action="store_true")
   compile_cache.add_argument(parser)
-  args = parser.parse_args(argv)
-  compile_cache.enable(args.compile_cache)
+  return parser
 
-  from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
-  from espcn_jax import image_io  # pylint: disable=import-outside-toplevel
-  from mtcnn_jax import draw, evaluation  # pylint: disable=import-outside-toplevel
-  from mtcnn_jax.cascade import detect  # pylint: disable=import-outside-toplevel
-  from mtcnn_jax.params import load_params  # pylint: disable=import-outside-toplevel
 
-  src, out = pathlib.Path(args.input), pathlib.Path(args.output)
-  try:
-    if src.is_dir():
-      files = image_io.list_images(src)
-      if len({f.stem for f in files}) != len(files):
-        raise ValueError(f"{src}: several images share a name stem; outputs would overwrite "
-                         "each other")
-      if out.resolve() == src.resolve():
-        raise ValueError("the output folder must differ from the input folder")
-    else:
-      image_io.read_image(src)      # a single unreadable input is a usage error (exit 2)
-      files = [src]
-    settings = {"min_face_size": args.min_face_size, "thresholds": tuple(args.thresholds)}
-    name = detectors.mtcnn_detector_name(args.weights)
-    params = load_params(detectors.mtcnn_params_source(name))
-    record = detectors.detector_settings(name, **settings)
-  except (image_io.ImageError, ValueError, FileNotFoundError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+def _input_files(src: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
+  """The images to read: a folder's images, or the one file (read once to check it).
+
+  Raises:
+    ValueError: images sharing a name stem, or the output folder is the input.
+    image_io.ImageError: a single input that is not a readable image.
+  """
+  if not src.is_dir():
+    image_io.read_image(src)      # a single unreadable input is a usage error (exit 2)
+    return [src]
+  files = image_io.list_images(src)
+  if len({f.stem for f in files}) != len(files):
+    raise ValueError(f"{src}: several images share a name stem; outputs would overwrite "
+                     "each other")
+  if out.resolve() == src.resolve():
+    raise ValueError("the output folder must differ from the input folder")
+  return files
+
+
+def _write_images(out: pathlib.Path, file: pathlib.Path, image, faces, args) -> None:
+  """The annotated image and (with ``--aligned``) the aligned face crops of one input."""
+  if not args.no_annotated:
+    image_io.write_image(out / f"{file.stem}.jpg", draw.draw_detections(image, faces))
+  if args.aligned and len(faces):
+    for k, crop in enumerate(draw.align_faces(image, faces.landmarks)):
+      image_io.write_image(out / "aligned" / f"{file.stem}_{k}.png", crop)
+
+
+def _detect_files(files: list[pathlib.Path], out: pathlib.Path, params, settings: dict,
+                  args) -> tuple[dict, int, int]:
+  """Detects faces in every file: ``(records by file name, failed files, faces found)``."""
   results, failed, total = {}, 0, 0
   for f in tqdm(files, desc="detect", unit="img", disable=args.no_progress or len(files) == 1):
     try:
@@ -77,17 +88,29 @@ def main(argv=None) -> int:
     total += len(faces)
     results[f.name] = {"boxes": faces.boxes, "scores": faces.scores,
                        "landmarks": faces.landmarks, "ms": ms}
-    if not args.no_annotated:
-      image_io.write_image(out / f"{f.stem}.jpg", draw.draw_detections(image, faces))
-    if args.aligned and len(faces):
-      for k, crop in enumerate(draw.align_faces(image, faces.landmarks)):
-        image_io.write_image(out / "aligned" / f"{f.stem}_{k}.png", crop)
+    _write_images(out, f, image, faces, args)
     if len(files) == 1:
       print(f"{f}: {len(faces)} face(s) in {ms:.0f} ms (first call includes compilation)")
+  return results, failed, total
+
+
+def main(argv=None) -> int:
+  args = _parser().parse_args(argv)
+  compile_cache.enable(args.compile_cache)
+  src, out = pathlib.Path(args.input), pathlib.Path(args.output)
+  try:
+    files = _input_files(src, out)
+    settings = {"min_face_size": args.min_face_size, "thresholds": tuple(args.thresholds)}
+    name = detectors.mtcnn_detector_name(args.weights)
+    params = load_params(detectors.mtcnn_params_source(name))
+    record = detectors.detector_settings(name, **settings)
+  except (image_io.ImageError, ValueError, FileNotFoundError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  results, failed, total = _detect_files(files, out, params, settings, args)
   out.mkdir(parents=True, exist_ok=True)
-  evaluation.save_detections(out / "detections.json",
-                             "mtcnn_jax" if name == "mtcnn" else f"mtcnn_jax ({name})", record,
-                             results)
+  save_detections(out / "detections.json",
+                  "mtcnn_jax" if name == "mtcnn" else f"mtcnn_jax ({name})", record, results)
   print(f"{total} face(s) in {len(results)} image(s); {out / 'detections.json'}")
   return 1 if failed else 0
 

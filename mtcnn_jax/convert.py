@@ -113,9 +113,9 @@ def read_lz4_weights(path: str | os.PathLike) -> list[np.ndarray]:
   Needs ``lz4`` and ``joblib`` (maintenance-only). The file is a pickle:
   read only files you trust, such as those of the published wheel.
   """
-  try:
-    import joblib
-    import lz4.frame
+  try:  # optional dependencies (the "convert" extra), only for re-running the converter
+    import joblib  # pylint: disable=import-outside-toplevel
+    import lz4.frame  # pylint: disable=import-outside-toplevel
   except ImportError as e:
     raise ImportError("reading the mtcnn wheel's .lz4 weights needs lz4 and joblib "
                       "(pip install lz4 joblib); they are not runtime dependencies") from e

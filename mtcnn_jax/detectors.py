@@ -6,24 +6,37 @@ A detector maps a uint8 RGB ``[H, W, 3]`` image to a dict with ``boxes``
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
+import os
+import pathlib
 from typing import Callable
 
+import cv2
+import jax
 import numpy as np
+
+from mtcnn_jax import __version__
+from mtcnn_jax.cascade import DetectorConfig, detect
+from mtcnn_jax.matching import iou_matrix
+from mtcnn_jax.params import SELF_TRAINED, WEIGHTS_DIR, load_params
 
 __all__ = ["DETECTORS", "OPTIONAL", "HAAR_FILES", "WITH_LANDMARKS", "MTCNN_WEIGHTS",
            "make_detector", "detector_settings", "is_known", "is_mtcnn", "has_landmarks",
            "mtcnn_params_source", "mtcnn_card_settings", "mtcnn_detector_name",
            "WEIGHTS_HELP"]
 
-# MTCNN detectors by name -> their params: "published", or a folder under mtcnn_jax/weights.
-# Any params folder is also a detector as "mtcnn:FOLDER" (e.g. a training workdir's params/).
-MTCNN_WEIGHTS = {"mtcnn": "published", "mtcnn_wider600": "wider600"}
+# MTCNN detectors by name -> their params: "published", or a shipped self-trained set
+# (params.SELF_TRAINED, a folder under mtcnn_jax/weights) as "mtcnn_<name>". Any params
+# folder is also a detector as "mtcnn:FOLDER" (e.g. a training workdir's params/).
+MTCNN_WEIGHTS = {"mtcnn": "published", **{f"mtcnn_{name}": name for name in SELF_TRAINED}}
 
 
-WEIGHTS_HELP = ("MTCNN weights: 'published' (the original cascade), 'wider600' (trained by this "
-                "project on 600 WIDER images; see its model card), or a folder holding "
-                "pnet/rnet/onet.npz")
+WEIGHTS_HELP = ("MTCNN weights: 'published' (the original cascade), "
+                + "".join(f"'{name}' ({what}; see its model card), "
+                          for name, what in SELF_TRAINED.items())
+                + "or a folder holding pnet/rnet/onet.npz")
 
 
 def is_mtcnn(name: str) -> bool:
@@ -39,7 +52,6 @@ def mtcnn_detector_name(weights: str) -> str:
     return weights
   if f"mtcnn_{weights}" in MTCNN_WEIGHTS:
     return f"mtcnn_{weights}"
-  import os  # pylint: disable=import-outside-toplevel
   if not os.path.isdir(weights):
     names = ", ".join(["published"] + [k[len("mtcnn_"):] for k in MTCNN_WEIGHTS if k != "mtcnn"])
     raise ValueError(f"--weights {weights!r} is neither a shipped set ({names}) nor a folder")
@@ -56,14 +68,11 @@ def mtcnn_params_source(name: str) -> str:
   source = MTCNN_WEIGHTS[name]
   if source == "published":
     return source
-  from mtcnn_jax.params import WEIGHTS_DIR  # pylint: disable=import-outside-toplevel
   return str(WEIGHTS_DIR / source)
 
 
 def mtcnn_card_settings(source: str) -> dict:
   """Detector settings a params folder's ``model_card.json`` recommends (``"detector"``), or {}."""
-  import json  # pylint: disable=import-outside-toplevel
-  import pathlib  # pylint: disable=import-outside-toplevel
   card = pathlib.Path(source) / "model_card.json"
   if source == "published" or not card.is_file():
     return {}
@@ -72,8 +81,6 @@ def mtcnn_card_settings(source: str) -> dict:
 
 
 def _mtcnn(source: str = "published", **settings) -> Callable[[np.ndarray], dict]:
-  from mtcnn_jax.cascade import detect  # pylint: disable=import-outside-toplevel
-  from mtcnn_jax.params import load_params  # pylint: disable=import-outside-toplevel
   params = load_params(source)
   settings = {**mtcnn_card_settings(source), **settings}
 
@@ -99,7 +106,6 @@ HAAR_FILES = {
 
 def _dedupe(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.5) -> np.ndarray:
   """Greedy duplicate removal (host-side, for merging a cascade's two orientations)."""
-  from mtcnn_jax.evaluation import iou_matrix  # pylint: disable=import-outside-toplevel
   overlap = iou_matrix(boxes, boxes)
   keep: list[int] = []
   for i in np.argsort(-scores, kind="stable"):
@@ -115,7 +121,6 @@ def _haar(name: str, *, min_face_size: float = 20.0, scale_factor: float = 1.1,
   ``haar_profile`` runs the (left-)profile cascade on the image and on its
   mirror, so faces turned either way are found; duplicates are merged.
   """
-  import cv2  # pylint: disable=import-outside-toplevel
   if not hasattr(cv2, "CascadeClassifier"):
     raise RuntimeError("this OpenCV has no CascadeClassifier (OpenCV 5 dropped it): "
                        "install opencv-python>=4.8,<5")
@@ -149,6 +154,7 @@ def _haar(name: str, *, min_face_size: float = 20.0, scale_factor: float = 1.1,
 
 
 def _dlib_hog(*, upsample: int = 1, **_) -> Callable[[np.ndarray], dict]:
+  # optional dependency: imported only when this detector is built
   import dlib  # pylint: disable=import-outside-toplevel
   hog = dlib.get_frontal_face_detector()
 
@@ -161,6 +167,7 @@ def _dlib_hog(*, upsample: int = 1, **_) -> Callable[[np.ndarray], dict]:
 
 
 def _facenet_pytorch(*, min_face_size: float = 20.0, **_) -> Callable[[np.ndarray], dict]:
+  # optional dependencies: imported only when this detector is built
   import torch  # pylint: disable=import-outside-toplevel
   from facenet_pytorch import MTCNN  # pylint: disable=import-outside-toplevel
   net = MTCNN(keep_all=True, device="cpu", min_face_size=min_face_size)
@@ -209,10 +216,6 @@ def make_detector(name: str, **settings) -> Callable[[np.ndarray], dict]:
 
 def detector_settings(name: str, **settings) -> dict:
   """What to record in a detection file's ``settings``."""
-  import jax  # pylint: disable=import-outside-toplevel
-  from mtcnn_jax import __version__  # pylint: disable=import-outside-toplevel
-  from mtcnn_jax.cascade import DetectorConfig  # pylint: disable=import-outside-toplevel
-  import dataclasses  # pylint: disable=import-outside-toplevel
   info = {"package": f"mtcnn_jax {__version__}", "jax": jax.__version__,
           "device": str(jax.devices()[0])}
   if is_mtcnn(name):
@@ -222,7 +225,6 @@ def detector_settings(name: str, **settings) -> dict:
                 weights="published (mtcnn 1.0.0 wheel, MIT)" if source == "published"
                 else f"self-trained ({source})")
   elif name in HAAR_FILES:
-    import cv2  # pylint: disable=import-outside-toplevel
     info.update(opencv=cv2.__version__, cascade=HAAR_FILES[name], scaleFactor=1.1,
                 minNeighbors=3, minSize=settings.get("min_face_size", 20.0),
                 score="detectMultiScale3 levelWeights",

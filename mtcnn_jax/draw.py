@@ -1,7 +1,9 @@
 """Host-side helpers: draw detections, crop aligned faces (uint8 in, uint8 out)."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
+from PIL import Image, ImageDraw
 
 __all__ = ["draw_detections", "align_faces", "similarity_transform", "ALIGNMENT_TEMPLATE_112"]
 
@@ -25,7 +27,6 @@ def draw_detections(image: np.ndarray, faces, *, colour=(0, 255, 0), width: int 
   Returns:
     uint8 ``[H, W, 3]``.
   """
-  from PIL import Image, ImageDraw  # pylint: disable=import-outside-toplevel
   canvas = Image.fromarray(np.asarray(image, np.uint8)).convert("RGB")
   draw = ImageDraw.Draw(canvas)
   width = width or max(1, round(max(canvas.size) / 400))
@@ -67,7 +68,6 @@ def align_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np
   Returns:
     uint8 ``[N, size, size, 3]``.
   """
-  import cv2  # pylint: disable=import-outside-toplevel
   landmarks = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
   template = ALIGNMENT_TEMPLATE_112 * (size / 112.0)
   out = np.zeros((len(landmarks), size, size, 3), np.uint8)

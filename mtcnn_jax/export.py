@@ -14,7 +14,7 @@ steps and times, machine, config) plus ``results``, copied from an
   python -m mtcnn_jax.export runs/mtcnn --report=reports/wider.json --name=wider600
 
 The card's figures are tested against a fresh evaluation
-(``tests/mtcnn_jax/test_train.py``), so they cannot drift from the weights.
+(``tests/mtcnn_jax/test_export.py``), so they cannot drift from the weights.
 """
 from __future__ import annotations
 
@@ -52,8 +52,8 @@ def export(workdir: str | os.PathLike, *, report: str | os.PathLike, name: str,
       (kept under ``results.for_comparison``).
     name: folder name under ``weights_dir``. To load it by name
       (``load_params("<name>")``, detector ``mtcnn_<name>``, ``--weights=<name>``)
-      add it to :data:`mtcnn_jax.params.SELF_TRAINED` and
-      :data:`mtcnn_jax.detectors.MTCNN_WEIGHTS`; any folder also loads by path.
+      add it to :data:`mtcnn_jax.params.SELF_TRAINED` (the detector ids and
+      ``--weights`` derive from it); any folder also loads by path.
     evaluation_command: the command that made ``report`` (recorded in the card).
     command: replaces the card's training command (for cards written before
       ``train.py`` recorded flag overrides).

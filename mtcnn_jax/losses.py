@@ -27,11 +27,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["NEGATIVE", "POSITIVE", "PART", "LANDMARK", "task_masks", "hard_example_mask",
-           "classification_losses", "multitask_loss"]
+__all__ = ["NEGATIVE", "POSITIVE", "PART", "LANDMARK", "SAMPLE_TYPES", "task_masks",
+           "hard_example_mask", "classification_losses", "multitask_loss"]
 
 NEGATIVE, POSITIVE, PART, LANDMARK = 0, 1, 2, 3
 """Sample type codes (the ``labels`` of a sample set; int8 on disk)."""
+SAMPLE_TYPES = ("negative", "positive", "part", "landmark")
+"""Sample type names, indexed by code (``SAMPLE_TYPES[PART] == "part"``)."""
 
 
 def task_masks(labels: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:

@@ -26,17 +26,24 @@ import numpy as np
 from mtcnn_jax import nets
 
 __all__ = ["load_params", "save_params", "check_params", "expected_shapes",
-           "flatten_params", "unflatten_params", "write_npz", "WEIGHTS_DIR", "NET_NAMES",
-           "SELF_TRAINED"]
+           "flatten_params", "unflatten_params", "write_npz", "net_title", "WEIGHTS_DIR",
+           "NET_NAMES", "SELF_TRAINED"]
 
 WEIGHTS_DIR = pathlib.Path(__file__).parent / "weights"
-NET_NAMES: tuple[str, ...] = ("pnet", "rnet", "onet")
+NET_NAMES: tuple[str, ...] = tuple(nets.NETS)
+"""The cascade's nets (and training stages) in order: ``("pnet", "rnet", "onet")``."""
 
-# Cascades trained by this project, shipped in WEIGHTS_DIR/<name>/ with a
-# model_card.json (see mtcnn_jax.export).
-SELF_TRAINED: tuple[str, ...] = ("wider600",)
-_PRETTY = {"pnet": "P-Net", "rnet": "R-Net", "onet": "O-Net"}
+SELF_TRAINED: dict[str, str] = {"wider600": "trained by this project on 600 WIDER images"}
+"""Cascades trained by this project, shipped in ``WEIGHTS_DIR/<name>/`` with a
+``model_card.json`` (see :mod:`mtcnn_jax.export`): name -> what it is. The one
+registry of weight sets: ``load_params(name)``, the detector ids
+(:data:`mtcnn_jax.detectors.MTCNN_WEIGHTS`) and ``--weights`` derive from it."""
 _SHOW = 4  # entries of each kind named in a check_params error
+
+
+def net_title(name: str) -> str:
+  """How the paper writes a net: ``"pnet"`` -> ``"P-Net"``."""
+  return f"{name[0].upper()}-{name[1:].capitalize()}"
 
 
 def _check_name(name: str) -> None:
@@ -95,7 +102,7 @@ def check_params(name: str, params: Mapping) -> None:
   """
   _check_name(name)
   want = expected_shapes(name)
-  label = f"checkpoint is not {'a' if name == 'pnet' else 'an'} {_PRETTY[name]}"
+  label = f"checkpoint is not {'a' if name == 'pnet' else 'an'} {net_title(name)}"
   try:
     got = {k: tuple(np.shape(v)) for k, v in _flat_leaves(params).items()}
   except Exception as e:  # not a pytree of arrays
@@ -183,7 +190,10 @@ def _load_cached(folder: str) -> dict:
     raise FileNotFoundError(f"{root} lacks {', '.join(missing)} (an MTCNN params folder holds "
                             "pnet.npz, rnet.npz and onet.npz)")
   params = {name: _read_net(root / f"{name}.npz", name) for name in NET_NAMES}
-  return jax.tree.map(jnp.asarray, params)
+  # Concrete arrays even when the first load happens under a trace (e.g. inside
+  # jax.eval_shape): the cache must never keep tracers.
+  with jax.ensure_compile_time_eval():
+    return jax.tree.map(jnp.asarray, params)
 
 
 def load_params(source: str | os.PathLike = "published") -> dict[str, dict]:

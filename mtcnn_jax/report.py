@@ -1,9 +1,9 @@
 """Face-detection report: PR and ROC figures, sample detections, one Markdown file.
 
-Inputs are what :mod:`mtcnn_jax.evaluation` and :mod:`mtcnn_jax.run_eval`
+Inputs are what :mod:`mtcnn_jax.average_precision` and :mod:`mtcnn_jax.run_eval`
 produce:
 
-* ``curves``: detector name -> an :func:`evaluation.evaluate_detections`
+* ``curves``: detector name -> an :func:`average_precision.evaluate_detections`
   result (``ap``, ``pr_recall``, ``pr_precision``/``pr_precision_interp``,
   ``roc_tp``, ``roc_fp``, ``num_gt``, ``num_images``, ``iou_threshold``,
   ``min_face``). Arrays may be NumPy arrays or lists (a result read back from
@@ -13,8 +13,8 @@ produce:
   ``min_face``, ``protocol``, ``detectors: {name: {ap, ap@0.4, recall,
   precision, recall_at_fp_per_image, median_ms, settings, ...}}``).
 
-Figures follow ``espcn_jax.evaluate.write_figures``: Agg backend, explicit
-sizes, titles that say what is shown, PNG at 100 dpi.
+Figures: Agg backend, explicit sizes, titles that say what is shown, PNG at
+100 dpi.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ import types
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from PIL import Image
 
 from mtcnn_jax import draw
 
@@ -44,6 +45,8 @@ _FIGURE_CAPTIONS = {"pr_curves": "Precision–recall", "roc": "Discrete ROC (FDD
 
 
 def _pyplot():
+  # matplotlib only for the figures: importing it (and choosing a backend) is left to the
+  # first figure, so the rest of the report needs neither.
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
@@ -110,6 +113,23 @@ def _colours(names: Sequence[str]) -> dict[str, Any]:
   return {n: cycle[i % len(cycle)] for i, n in enumerate(names)}
 
 
+def _curve_figure(curves: Mapping[str, Mapping], path):
+  """``(plt, path, colours, fig, ax)`` for a curve plot: its folder made, a colour per detector."""
+  plt = _pyplot()
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig, ax = plt.subplots(figsize=(6.4, 5.2))
+  return plt, path, _colours(list(curves)), fig, ax
+
+
+def _save_figure(plt, fig, path: pathlib.Path) -> pathlib.Path:
+  """Lays out, writes ``path`` as PNG at :data:`DPI` and closes ``fig``."""
+  fig.tight_layout()
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)
+  return path
+
+
 def plot_pr_curves(curves: Mapping[str, Mapping], path, *, title: str | None = None
                    ) -> pathlib.Path:
   """Precision (y) against recall (x), one line per detector.
@@ -127,11 +147,7 @@ def plot_pr_curves(curves: Mapping[str, Mapping], path, *, title: str | None = N
   Returns:
     ``path`` as a ``pathlib.Path``.
   """
-  plt = _pyplot()
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  colours = _colours(list(curves))
-  fig, ax = plt.subplots(figsize=(6.4, 5.2))
+  plt, path, colours, fig, ax = _curve_figure(curves, path)
   for name in _legend_order(curves):
     c = curves[name]
     recall = np.asarray(c.get("pr_recall", []), np.float64).reshape(-1)
@@ -161,32 +177,17 @@ def plot_pr_curves(curves: Mapping[str, Mapping], path, *, title: str | None = N
   ax.set_title(title, fontsize=10)
   if curves:
     ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
-  fig.tight_layout()
-  fig.savefig(path, dpi=DPI)
-  plt.close(fig)
-  return path
+  return _save_figure(plt, fig, path)
 
 
-def plot_roc(curves: Mapping[str, Mapping], path, *, num_images: int | None = None,
-             title: str | None = None) -> pathlib.Path:
-  """FDDB-style discrete ROC: true positive rate against the number of false positives.
-
-  ``roc_tp / num_gt`` (y) against ``roc_fp`` (x), from the origin, one line per
-  detector, legend highest AP first. When the false-positive counts span more
-  than two decades the x axis is symlog (linear below 1, so 0 is shown).
-  With ``num_images`` (default: the curves' shared ``num_images``) dotted
-  lines mark 0.1, 0.5 and 1 false positives per image.
+def _draw_roc_lines(ax, curves: Mapping[str, Mapping], colours: Mapping[str, Any]):
+  """One ROC line per detector, legend order, from the origin.
 
   Returns:
-    ``path`` as a ``pathlib.Path``.
+    ``(max_fp, min_pos_fp, ends)``: the largest false-positive count drawn,
+    the smallest positive one (inf if none), and ``(name, fp, tpr)`` where
+    each drawn line ends.
   """
-  plt = _pyplot()
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  colours = _colours(list(curves))
-  if num_images is None:
-    num_images = _common(curves, "num_images")
-  fig, ax = plt.subplots(figsize=(6.4, 5.2))
   max_fp, min_pos_fp = 0.0, math.inf
   ends = []
   for name in _legend_order(curves):
@@ -204,6 +205,39 @@ def plot_roc(curves: Mapping[str, Mapping], path, *, num_images: int | None = No
       ends.append((name, fp[-1], tpr[-1]))
     else:
       ax.plot([], [], color=colours[name], lw=1.8, ls=":", label=_label(name, c))
+  return max_fp, min_pos_fp, ends
+
+
+def _mark_fp_per_image(ax, num_images: int | None, right: float) -> list[float]:
+  """Dashed lines at 0.1, 0.5 and 1 false positives per image (those left of ``right``)."""
+  levels = []
+  if num_images:
+    levels = [lv for lv in (0.1, 0.5, 1.0) if lv * num_images <= right]
+    above = ax.get_xaxis_transform()  # x in data, y in axes fractions
+    for level in levels:
+      ax.axvline(level * num_images, color="0.5", ls="--", lw=0.8, alpha=0.7)
+      ax.text(level * num_images, 1.005, f"{level:g}/img", transform=above, fontsize=7,
+              color="0.35", ha="center", va="bottom")
+  return levels
+
+
+def plot_roc(curves: Mapping[str, Mapping], path, *, num_images: int | None = None,
+             title: str | None = None) -> pathlib.Path:
+  """FDDB-style discrete ROC: true positive rate against the number of false positives.
+
+  ``roc_tp / num_gt`` (y) against ``roc_fp`` (x), from the origin, one line per
+  detector, legend highest AP first. When the false-positive counts span more
+  than two decades the x axis is symlog (linear below 1, so 0 is shown).
+  With ``num_images`` (default: the curves' shared ``num_images``) dotted
+  lines mark 0.1, 0.5 and 1 false positives per image.
+
+  Returns:
+    ``path`` as a ``pathlib.Path``.
+  """
+  plt, path, colours, fig, ax = _curve_figure(curves, path)
+  if num_images is None:
+    num_images = _common(curves, "num_images")
+  max_fp, min_pos_fp, ends = _draw_roc_lines(ax, curves, colours)
   log_x = max_fp > 0 and math.isfinite(min_pos_fp) and max_fp / min_pos_fp > 100
   if log_x:
     ax.set_xscale("symlog", linthresh=1.0)
@@ -215,14 +249,7 @@ def plot_roc(curves: Mapping[str, Mapping], path, *, num_images: int | None = No
     # (a detector without false positives would otherwise hide on the y axis).
     ax.plot([fp_end, right], [tpr_end, tpr_end], color=colours[name], lw=1.2, ls=":")
     ax.plot([fp_end], [tpr_end], "o", color=colours[name], ms=5, clip_on=False)
-  levels = []
-  if num_images:
-    levels = [lv for lv in (0.1, 0.5, 1.0) if lv * num_images <= right]
-    above = ax.get_xaxis_transform()  # x in data, y in axes fractions
-    for level in levels:
-      ax.axvline(level * num_images, color="0.5", ls="--", lw=0.8, alpha=0.7)
-      ax.text(level * num_images, 1.005, f"{level:g}/img", transform=above, fontsize=7,
-              color="0.35", ha="center", va="bottom")
+  levels = _mark_fp_per_image(ax, num_images, right)
   ax.set_xlabel("false positives (total" + (f", {num_images} images" if num_images else "")
                 + ("; symlog axis" if log_x else "") + ")"
                 + ("; dashed lines: per image" if levels else ""))
@@ -234,10 +261,7 @@ def plot_roc(curves: Mapping[str, Mapping], path, *, num_images: int | None = No
   ax.set_title(title, fontsize=10, pad=14 if num_images else 6)
   if curves:
     ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
-  fig.tight_layout()
-  fig.savefig(path, dpi=DPI)
-  plt.close(fig)
-  return path
+  return _save_figure(plt, fig, path)
 
 
 def _field(record: Any, key: str):
@@ -252,7 +276,6 @@ def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
   Returns:
     ``(uint8 [h, w, 3], scale)`` with ``scale = h / H`` (1.0: unchanged).
   """
-  from PIL import Image  # pylint: disable=import-outside-toplevel
   image = np.asarray(image)
   if image.ndim == 2:
     image = np.repeat(image[..., None], 3, axis=-1)
@@ -298,6 +321,44 @@ def _short(text: str, limit: int = 48) -> str:
   return text if len(text) <= limit else "…" + text[-(limit - 1):]
 
 
+def _grid_columns(samples) -> tuple[list[str], list[str], bool]:
+  """``(columns, detector names, has ground truth)`` of the sample grid, first-seen order."""
+  names: list[str] = []
+  for _, _, dets in samples:
+    names.extend(n for n in dets if n != GT_KEY and n not in names)
+  has_gt = any(GT_KEY in dets for _, _, dets in samples)
+  return ([GT_KEY] if has_gt else []) + names, names, has_gt
+
+
+def _ground_truth_panel(img: np.ndarray, record: Any, scale: float, width: int
+                        ) -> tuple[np.ndarray, str]:
+  """Ground-truth boxes in yellow over ignore regions in grey; ``(panel, heading)``."""
+  faces = _scaled_faces(record, scale)
+  panel = img
+  ignore = _field(record, "ignore")
+  ignore = np.asarray(ignore if ignore is not None else [], np.float64).reshape(-1, 4)
+  if len(ignore):
+    panel = draw.draw_detections(panel, types.SimpleNamespace(
+        boxes=ignore * scale, scores=np.ones(len(ignore)), landmarks=None),
+        colour=IGNORE_COLOUR, width=max(1, width - 1), scores=False)
+  panel = draw.draw_detections(panel, faces, colour=GT_COLOUR, width=width, scores=False)
+  heading = f"ground truth: {_faces(len(faces.boxes))}" + (
+      f" (+{len(ignore)} ignored)" if len(ignore) else "")
+  return panel, heading
+
+
+def _show_panel(ax, panel: np.ndarray, heading: str, row_title: str | None) -> None:
+  """One grid cell: the image, its heading, no ticks or frame; the row title on the first."""
+  ax.imshow(panel, interpolation="nearest")
+  ax.set_title(heading, fontsize=9)
+  ax.set_xticks([])
+  ax.set_yticks([])
+  for spine in ax.spines.values():
+    spine.set_visible(False)
+  if row_title is not None:
+    ax.set_ylabel(_short(row_title), fontsize=8)
+
+
 def plot_sample_grid(samples: Sequence[tuple[str, np.ndarray, Mapping[str, Any]]], path, *,
                      max_images: int = 4, panel_inches: float = 3.2,
                      min_score: float | None = None, show_scores: bool = False
@@ -328,11 +389,7 @@ def plot_sample_grid(samples: Sequence[tuple[str, np.ndarray, Mapping[str, Any]]
   samples = list(samples)[:max_images]
   if not samples:
     raise ValueError("plot_sample_grid: no samples")
-  names: list[str] = []
-  for _, _, dets in samples:
-    names.extend(n for n in dets if n != GT_KEY and n not in names)
-  has_gt = any(GT_KEY in dets for _, _, dets in samples)
-  columns = ([GT_KEY] if has_gt else []) + names
+  columns, names, has_gt = _grid_columns(samples)
   colour_of = {n: _BOX_COLOURS[i % len(_BOX_COLOURS)] for i, n in enumerate(names)}
   max_side = int(round(panel_inches * DPI))
   shrunk = [_downscale(image, max_side) for _, image, _ in samples]
@@ -345,43 +402,22 @@ def plot_sample_grid(samples: Sequence[tuple[str, np.ndarray, Mapping[str, Any]]
   for row, ((title, _, dets), (img, scale)) in enumerate(zip(samples, shrunk)):
     width = max(1, round(max(img.shape[:2]) / 160))
     for col, name in enumerate(columns):
-      ax = axes[row, col]
       record = dets.get(name)
       if record is None:
         panel, heading = img, f"{'ground truth' if name == GT_KEY else name}: {_DASH}"
       elif name == GT_KEY:
-        faces = _scaled_faces(record, scale)
-        panel = img
-        ignore = _field(record, "ignore")
-        ignore = np.asarray(ignore if ignore is not None else [], np.float64).reshape(-1, 4)
-        if len(ignore):
-          panel = draw.draw_detections(panel, types.SimpleNamespace(
-              boxes=ignore * scale, scores=np.ones(len(ignore)), landmarks=None),
-              colour=IGNORE_COLOUR, width=max(1, width - 1), scores=False)
-        panel = draw.draw_detections(panel, faces, colour=GT_COLOUR, width=width, scores=False)
-        heading = f"ground truth: {_faces(len(faces.boxes))}" + (
-            f" (+{len(ignore)} ignored)" if len(ignore) else "")
+        panel, heading = _ground_truth_panel(img, record, scale, width)
       else:
         faces = _scaled_faces(record, scale, min_score)
         panel = draw.draw_detections(img, faces, colour=colour_of[name], width=width,
                                      scores=show_scores)
         heading = f"{name}: {_faces(len(faces.boxes))}"
-      ax.imshow(panel, interpolation="nearest")
-      ax.set_title(heading, fontsize=9)
-      ax.set_xticks([])
-      ax.set_yticks([])
-      for spine in ax.spines.values():
-        spine.set_visible(False)
-      if col == 0:
-        ax.set_ylabel(_short(str(title)), fontsize=8)
+      _show_panel(axes[row, col], panel, heading, str(title) if col == 0 else None)
   what = "ground truth (yellow; ignore regions grey), then " if has_gt else ""
   score_note = f", score ≥ {min_score:g}" if min_score is not None else ""
   fig.suptitle(f"Sample detections: rows = images, columns = {what}detectors{score_note}",
                fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path, dpi=DPI)
-  plt.close(fig)
-  return path
+  return _save_figure(plt, fig, path)
 
 
 # --------------------------------------------------------------------------
@@ -426,6 +462,85 @@ def _relative_link(target, folder: pathlib.Path) -> str:
   return pathlib.Path(rel).as_posix().replace(" ", "%20")
 
 
+def _heading_lines(report: Mapping) -> list[str]:
+  """Title, protocol and data lines."""
+  lines = ["# Face detection report", ""]
+  protocol = report.get("protocol")
+  lines += [f"**Protocol:** {protocol if protocol else _DASH}", ""]
+  min_face = report.get("min_face")
+  face_words = (f"min face {_float(min_face):g} px (shorter ground-truth faces become ignore "
+                "regions)" if min_face else "no min face (every ground-truth face is scored)")
+  num_images = report.get("num_images")
+  data = report.get("data")
+  lines += [f"**Data:** {f'`{data}`' if data else _DASH}, "
+            f"{num_images if num_images is not None else _DASH} images, {face_words}.", ""]
+  return lines
+
+
+def _results_lines(detectors: Mapping[str, Any]) -> list[str]:
+  """The metric table, one row per detector, and what its columns mean."""
+  lines = ["## Results", ""]
+  header = ["detector", "AP@0.5", "AP@0.4", "recall", "precision", "recall@0.1 FP/img",
+            "recall@0.5 FP/img", "recall@1 FP/img", "median ms", "landmark NME"]
+  lines.append("| " + " | ".join(header) + " |")
+  lines.append("|" + "---|" + "---:|" * (len(header) - 1))
+  for name, entry in detectors.items():
+    entry = entry or {}
+    fppi = entry.get("recall_at_fp_per_image")
+    row = [f"`{_cell(name)}`", _fmt(entry.get("ap", entry.get("ap@0.5"))),
+           _fmt(entry.get("ap@0.4")), _fmt(entry.get("recall")), _fmt(entry.get("precision")),
+           *(_fmt(_fppi(fppi, level)) for level in (0.1, 0.5, 1.0)),
+           _fmt(entry.get("median_ms"), 1), _fmt(_nme(entry.get("landmark_nme")))]
+    lines.append("| " + " | ".join(row) + " |")
+  if not detectors:
+    lines.append("| " + " | ".join([_DASH] * len(header)) + " |")
+  lines += ["", "AP: all-point interpolated average precision at IoU 0.5 (0.4); recall, precision: "
+            "the operating point the report records (run_eval: every detection); recall@k FP/img: highest recall with at most k false positives "
+            "per image; landmark NME: mean landmark error over inter-ocular distance.", ""]
+  return lines
+
+
+def _parity_lines(detectors: Mapping[str, Any]) -> list[str]:
+  """A table of the parity entries (ours against reference detections); none: no lines."""
+  parity_rows = []
+  for name, entry in detectors.items():
+    for ref, by_iou in ((entry or {}).get("parity") or {}).items():
+      for iou, q in (by_iou or {}).items():
+        q = q or {}
+        parity_rows.append(f"| `{_cell(name)}` | `{_cell(ref)}` | {_cell(iou)} | "
+                           f"{_fmt(q.get('ours_matched'))} | {_fmt(q.get('ref_matched'))} | "
+                           f"{_fmt(q.get('landmark_median_px'), 2)} |")
+  if not parity_rows:
+    return []
+  return ["## Parity with reference detections", "",
+          "| detector | reference | pairing | ours matched | reference matched | "
+          "landmark median px |", "|---|---|---|---:|---:|---:|", *parity_rows, ""]
+
+
+def _figure_lines(figure_paths: Mapping[str, Any], folder: pathlib.Path) -> list[str]:
+  """Each figure under a caption, linked relative to ``folder``; none: no lines."""
+  if not figure_paths:
+    return []
+  lines = ["## Figures", ""]
+  for key, fig_path in figure_paths.items():
+    caption = _FIGURE_CAPTIONS.get(key, str(key).replace("_", " "))
+    lines += [f"### {caption}", "", f"![{caption}]({_relative_link(fig_path, folder)})", ""]
+  return lines
+
+
+def _settings_lines(detectors: Mapping[str, Any]) -> list[str]:
+  """Each detector's settings as folded JSON; none: no lines."""
+  with_settings = [(n, e["settings"]) for n, e in detectors.items() if (e or {}).get("settings")]
+  if not with_settings:
+    return []
+  lines = ["## Settings", ""]
+  for name, settings in with_settings:
+    text = json.dumps(settings, indent=2, sort_keys=False, default=_json_default)
+    lines += ["<details>", f"<summary>{_cell(name)}</summary>", "", "```json", text, "```", "",
+              "</details>", ""]
+  return lines
+
+
 def write_markdown(report: Mapping, figure_paths: Mapping[str, Any], path) -> pathlib.Path:
   """One Markdown file: protocol, data, a metric table, figures, settings.
 
@@ -446,63 +561,8 @@ def write_markdown(report: Mapping, figure_paths: Mapping[str, Any], path) -> pa
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   detectors = report.get("detectors") or {}
-  lines = ["# Face detection report", ""]
-  protocol = report.get("protocol")
-  lines += [f"**Protocol:** {protocol if protocol else _DASH}", ""]
-  min_face = report.get("min_face")
-  face_words = (f"min face {_float(min_face):g} px (shorter ground-truth faces become ignore "
-                "regions)" if min_face else "no min face (every ground-truth face is scored)")
-  num_images = report.get("num_images")
-  data = report.get("data")
-  lines += [f"**Data:** {f'`{data}`' if data else _DASH}, "
-            f"{num_images if num_images is not None else _DASH} images, {face_words}.", ""]
-
-  lines += ["## Results", ""]
-  header = ["detector", "AP@0.5", "AP@0.4", "recall", "precision", "recall@0.1 FP/img",
-            "recall@0.5 FP/img", "recall@1 FP/img", "median ms", "landmark NME"]
-  lines.append("| " + " | ".join(header) + " |")
-  lines.append("|" + "---|" + "---:|" * (len(header) - 1))
-  for name, entry in detectors.items():
-    entry = entry or {}
-    fppi = entry.get("recall_at_fp_per_image")
-    row = [f"`{_cell(name)}`", _fmt(entry.get("ap", entry.get("ap@0.5"))),
-           _fmt(entry.get("ap@0.4")), _fmt(entry.get("recall")), _fmt(entry.get("precision")),
-           *(_fmt(_fppi(fppi, level)) for level in (0.1, 0.5, 1.0)),
-           _fmt(entry.get("median_ms"), 1), _fmt(_nme(entry.get("landmark_nme")))]
-    lines.append("| " + " | ".join(row) + " |")
-  if not detectors:
-    lines.append("| " + " | ".join([_DASH] * len(header)) + " |")
-  lines += ["", "AP: all-point interpolated average precision at IoU 0.5 (0.4); recall, precision: "
-            "the operating point the report records (run_eval: every detection); recall@k FP/img: highest recall with at most k false positives "
-            "per image; landmark NME: mean landmark error over inter-ocular distance.", ""]
-
-  parity_rows = []
-  for name, entry in detectors.items():
-    for ref, by_iou in ((entry or {}).get("parity") or {}).items():
-      for iou, q in (by_iou or {}).items():
-        q = q or {}
-        parity_rows.append(f"| `{_cell(name)}` | `{_cell(ref)}` | {_cell(iou)} | "
-                           f"{_fmt(q.get('ours_matched'))} | {_fmt(q.get('ref_matched'))} | "
-                           f"{_fmt(q.get('landmark_median_px'), 2)} |")
-  if parity_rows:
-    lines += ["## Parity with reference detections", "",
-              "| detector | reference | pairing | ours matched | reference matched | "
-              "landmark median px |", "|---|---|---|---:|---:|---:|", *parity_rows, ""]
-
-  if figure_paths:
-    lines += ["## Figures", ""]
-    for key, fig_path in figure_paths.items():
-      caption = _FIGURE_CAPTIONS.get(key, str(key).replace("_", " "))
-      lines += [f"### {caption}", "", f"![{caption}]({_relative_link(fig_path, path.parent)})",
-                ""]
-
-  with_settings = [(n, e["settings"]) for n, e in detectors.items() if (e or {}).get("settings")]
-  if with_settings:
-    lines += ["## Settings", ""]
-    for name, settings in with_settings:
-      text = json.dumps(settings, indent=2, sort_keys=False, default=_json_default)
-      lines += ["<details>", f"<summary>{_cell(name)}</summary>", "", "```json", text, "```", "",
-                "</details>", ""]
+  lines = (_heading_lines(report) + _results_lines(detectors) + _parity_lines(detectors)
+           + _figure_lines(figure_paths, path.parent) + _settings_lines(detectors))
   path.write_text("\n".join(lines).rstrip("\n") + "\n", encoding="utf-8")
   return path
 

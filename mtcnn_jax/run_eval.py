@@ -6,15 +6,36 @@ new size is run once untimed first (warm-up), as the reference timings did.
 """
 from __future__ import annotations
 
+import io
 import json
+import os
 import pathlib
 import time
 
 import numpy as np
+import tensorflow_datasets as tfds
+from PIL import Image
+from tqdm.auto import tqdm
 
-from mtcnn_jax import detectors, evaluation
+from espcn_mtcnn_common import tfds_images
+from espcn_mtcnn_common.image_io import read_image
+from mtcnn_jax import detectors
+from mtcnn_jax import report as report_lib
+from mtcnn_jax.agreement import agreement
+from mtcnn_jax.annotations import ImageAnnotation, load_annotations
+from mtcnn_jax.average_precision import evaluate_detections
+from mtcnn_jax.cascade import canvas_shape
+from mtcnn_jax.demo_faces import sample_faces
+from mtcnn_jax.detection_files import load_detections, save_detections
+from mtcnn_jax.landmark_error import evaluate_landmarks
+from mtcnn_jax.tfds_faces import wider_face_record
 
-__all__ = ["run", "format_table", "run_detector"]
+__all__ = ["run", "format_table", "run_detector", "load_dataset", "PROTOCOL"]
+
+PROTOCOL = ("WIDER-style: greedy matching in score order at IoU >= t, continuous coordinates "
+            "(no +1); detections on ignore regions (IoU >= t) are neither TP nor FP; GT shorter "
+            "than min_face become ignore regions; all-point AP")
+"""The scoring protocol in words, as the report records it."""
 
 
 def _annotation_path(data: str) -> pathlib.Path:
@@ -27,31 +48,25 @@ def _annotation_path(data: str) -> pathlib.Path:
 
 
 def wider_example_to_annotation(example: dict, file: str, height: int, width: int):
-  """A TFDS ``wider_face`` example -> :class:`evaluation.ImageAnnotation`.
+  """A TFDS ``wider_face`` example -> :class:`mtcnn_jax.annotations.ImageAnnotation`.
 
   TFDS boxes are normalised ``[ymin, xmin, ymax, xmax]``. Faces flagged
   invalid, heavily blurred or heavily occluded become ignore regions, the
   rule of the shared WIDER subsets (:func:`mtcnn_jax.tfds_faces.wider_face_record`).
   """
-  from mtcnn_jax.tfds_faces import wider_face_record  # pylint: disable=import-outside-toplevel
   record = wider_face_record(example, file, height, width)
-  return evaluation.ImageAnnotation(file=file, width=width, height=height,
-                                    boxes=np.asarray(record["boxes"], np.float64).reshape(-1, 4),
-                                    ignore=np.asarray(record["ignore"], np.float64).reshape(-1, 4))
+  return ImageAnnotation(file=file, width=width, height=height,
+                         boxes=np.asarray(record["boxes"], np.float64).reshape(-1, 4),
+                         ignore=np.asarray(record["ignore"], np.float64).reshape(-1, 4))
 
 
 def _tfds_wider_face(spec: str):
   """Annotations of a prepared TFDS ``wider_face`` split; images decoded on demand."""
-  import io  # pylint: disable=import-outside-toplevel
-  import os  # pylint: disable=import-outside-toplevel
-  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-  from PIL import Image  # pylint: disable=import-outside-toplevel
-  from espcn_jax import tfds_data  # pylint: disable=import-outside-toplevel
-  name, split = tfds_data.parse_tfds_spec(spec)
+  name, split = tfds_images.parse_tfds_spec(spec)
   if split == "train" and spec.count(":") < 2:
     split = "validation"                       # the evaluation split unless one is named
-  source = tfds_data.open_data_source(name, split, os.environ.get("TFDS_DATA_DIR"),
-                                      decoders={"image": tfds.decode.SkipDecoding()})
+  source = tfds_images.open_data_source(name, split, os.environ.get("TFDS_DATA_DIR"),
+                                        decoders={"image": tfds.decode.SkipDecoding()})
   annotations, index = [], {}
   for i in range(len(source)):
     example = source[i]
@@ -75,15 +90,13 @@ def load_dataset(data: str):
   ``"samples"`` (embedded images), or ``"tfds:wider_face[:SPLIT]"``.
   """
   if data == "samples":
-    from mtcnn_jax.samples import sample_faces  # pylint: disable=import-outside-toplevel
     items = sample_faces()
     images = {ann.file: image for ann, image in items}
     return [ann for ann, _ in items], lambda ann: images[ann.file], "samples (embedded)"
   if data.startswith("tfds:"):
     return _tfds_wider_face(data)
-  from espcn_jax.image_io import read_image  # pylint: disable=import-outside-toplevel
   path = _annotation_path(data)
-  return (evaluation.load_annotations(path),
+  return (load_annotations(path),
           lambda ann: read_image(path.parent / ann.file, mode="rgb"), str(path))
 
 
@@ -93,9 +106,6 @@ def run_detector(name: str, annotations, get_image, *, progress: bool = True,
 
   ``get_image(annotation)`` returns the uint8 RGB image.
   """
-  from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
-  from mtcnn_jax.cascade import canvas_shape  # pylint: disable=import-outside-toplevel
-
   detector = detectors.make_detector(name, **settings)
   warmed: set = set()
   results = {}
@@ -114,17 +124,17 @@ def run_detector(name: str, annotations, get_image, *, progress: bool = True,
   return results
 
 
-def run(args) -> dict:
-  """The evaluation behind the CLI; returns the report (also written to ``args.out``)."""
-  annotations, get_image, description = load_dataset(args.data)
-  if args.limit:
-    annotations = annotations[: args.limit]
-  min_face = args.min_face or None
-  names = [n for n in args.detectors.split(",") if n]
+def _check_detectors(names: list[str]) -> None:
   for n in names:
     if not detectors.is_known(n):
       raise ValueError(f"unknown detector {n!r}; known: {', '.join(detectors.DETECTORS)}, "
                        "mtcnn:FOLDER")
+
+
+def _run_detectors(args, names: list[str], annotations, get_image
+                   ) -> tuple[dict[str, dict], dict[str, dict]]:
+  """Every ``--detectors`` entry on every image: ``(detections by detector, settings by
+  detector)``; with ``--save-detections`` also written in the reference format."""
   per_detector: dict[str, dict] = {}
   settings_by: dict[str, dict] = {}
   for name in names:
@@ -137,77 +147,103 @@ def run(args) -> dict:
     if args.save_detections:
       out = pathlib.Path(args.save_detections) / f"{name.replace(':', '_').replace('/', '_')}.json"
       out.parent.mkdir(parents=True, exist_ok=True)
-      evaluation.save_detections(out, name, settings_by[name], per_detector[name])
+      save_detections(out, name, settings_by[name], per_detector[name])
+  return per_detector, settings_by
+
+
+def _detector_entry(annotations, dets: dict, min_face: float | None) -> tuple[dict, dict]:
+  """One detector's report entry (AP at IoU 0.5 and 0.4, operating point, timing) and its
+  IoU-0.5 curves."""
+  entry, curves = {}, None
+  for iou in (0.5, 0.4):
+    r = evaluate_detections(annotations, dets, iou_threshold=iou, min_face=min_face)
+    entry[f"ap@{iou}"] = r["ap"]
+    if iou == 0.5:
+      curves = r
+      entry.update(ap=r["ap"], recall=r["max_recall"], precision=r["precision"],
+                   num_det=r["num_det"], tp=r["tp"], fp=r["fp"],
+                   recall_at_fp_per_image=r["recall_at_fp_per_image"],
+                   median_ms=r.get("median_ms"),
+                   per_image_ms={f: round(d["ms"], 3) for f, d in dets.items()
+                                 if d.get("ms") is not None} or None)
+  return entry, curves
+
+
+def _parity(ours: dict, reference: dict) -> dict:
+  """Agreement of one detector with reference detections on the images both cover."""
+  subset = {f: d for f, d in reference.items() if f in ours}
+  parity = {}
+  for iou in (0.5, 0.9):
+    a = agreement(ours, subset, iou=iou)
+    parity[f"iou{iou}"] = {"ours_matched": a["a_matched"], "ref_matched": a["b_matched"],
+                           "landmark_median_px": a.get("landmark_distance_median_px"),
+                           "box_offset_median": a.get("box_offset_median")}
+  return parity
+
+
+def _write_figures(args, report: dict, curves: dict, annotations, get_image,
+                   per_detector: dict, out: pathlib.Path) -> None:
+  """PR, ROC and sample figures plus report.md; their paths go into ``report["figures"]``."""
+  folder = pathlib.Path(args.figures or out.with_suffix("").as_posix() + "_figures")
+  samples = []
+  for ann in annotations[: getattr(args, "sample_images", 4)]:
+    dets = {"gt": {"boxes": ann.boxes, "scores": np.ones(len(ann.boxes)), "landmarks": None}}
+    dets.update({n: per_detector[n].get(ann.file, {"boxes": np.zeros((0, 4)), "scores":
+                                                   np.zeros(0), "landmarks": None})
+                 for n in per_detector})
+    samples.append((ann.file, get_image(ann), dets))
+  report["figures"] = {k: str(v) for k, v in
+                       report_lib.write_all(report, curves, samples, folder).items()}
+
+
+def run(args) -> dict:
+  """The evaluation behind the CLI; returns the report (also written to ``args.out``)."""
+  annotations, get_image, description = load_dataset(args.data)
+  if args.limit:
+    annotations = annotations[: args.limit]
+  min_face = args.min_face or None
+  names = [n for n in args.detectors.split(",") if n]
+  _check_detectors(names)
+  per_detector, settings_by = _run_detectors(args, names, annotations, get_image)
   for ref in [r for r in args.reference.split(",") if r]:
-    ref_name, ref_settings, ref_dets = evaluation.load_detections(ref)
+    ref_name, ref_settings, ref_dets = load_detections(ref)
     per_detector[f"ref:{ref_name}"] = ref_dets
     settings_by[f"ref:{ref_name}"] = ref_settings
   if not per_detector:
     raise ValueError("nothing to evaluate: give --detectors and/or --reference")
 
   report = {"data": description, "num_images": len(annotations), "min_face": min_face,
-            "protocol": "WIDER-style: greedy matching in score order at IoU >= t, continuous "
-                        "coordinates (no +1); detections on ignore regions (IoU >= t) are neither "
-                        "TP nor FP; GT shorter than min_face become ignore regions; all-point AP",
-            "detectors": {}}
+            "protocol": PROTOCOL, "detectors": {}}
   curves = {}
   for name, dets in per_detector.items():
-    entry = {}
-    for iou in (0.5, 0.4):
-      r = evaluation.evaluate_detections(annotations, dets, iou_threshold=iou, min_face=min_face)
-      entry[f"ap@{iou}"] = r["ap"]
-      if iou == 0.5:
-        curves[name] = r
-        entry.update(ap=r["ap"], recall=r["max_recall"], precision=r["precision"],
-                     num_det=r["num_det"], tp=r["tp"], fp=r["fp"],
-                     recall_at_fp_per_image=r["recall_at_fp_per_image"],
-                     median_ms=r.get("median_ms"),
-                     per_image_ms={f: round(d["ms"], 3) for f, d in dets.items()
-                                   if d.get("ms") is not None} or None)
+    entry, curves[name] = _detector_entry(annotations, dets, min_face)
     entry["settings"] = settings_by.get(name)
     report["detectors"][name] = entry
   refs = [n for n in per_detector if n.startswith("ref:")]
   for name in [n for n in per_detector if not n.startswith("ref:")]:
     for ref in refs:
-      subset = {f: d for f, d in per_detector[ref].items() if f in per_detector[name]}
-      parity = {}
-      for iou in (0.5, 0.9):
-        a = evaluation.agreement(per_detector[name], subset, iou=iou)
-        parity[f"iou{iou}"] = {"ours_matched": a["a_matched"], "ref_matched": a["b_matched"],
-                               "landmark_median_px": a.get("landmark_distance_median_px"),
-                               "box_offset_median": a.get("box_offset_median")}
-      report["detectors"][name].setdefault("parity", {})[ref] = parity
+      report["detectors"][name].setdefault("parity", {})[ref] = _parity(per_detector[name],
+                                                                        per_detector[ref])
   if getattr(args, "landmarks", ""):
     _landmark_errors(args, report, names)
   out = pathlib.Path(args.out)
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
   if getattr(args, "figures", "") != "none":
-    from mtcnn_jax import report as report_lib  # pylint: disable=import-outside-toplevel
-    folder = pathlib.Path(args.figures or out.with_suffix("").as_posix() + "_figures")
-    samples = []
-    for ann in annotations[: getattr(args, "sample_images", 4)]:
-      dets = {"gt": {"boxes": ann.boxes, "scores": np.ones(len(ann.boxes)), "landmarks": None}}
-      dets.update({n: per_detector[n].get(ann.file, {"boxes": np.zeros((0, 4)), "scores":
-                                                     np.zeros(0), "landmarks": None})
-                   for n in per_detector})
-      samples.append((ann.file, get_image(ann), dets))
-    report["figures"] = {k: str(v) for k, v in
-                         report_lib.write_all(report, curves, samples, folder).items()}
+    _write_figures(args, report, curves, annotations, get_image, per_detector, out)
   return report
 
 
 def _landmark_errors(args, report: dict, names: list[str]) -> None:
   """Landmark NME (inter-ocular) on the landmark set's test split, per detector with landmarks."""
-  from espcn_jax.image_io import read_image  # pylint: disable=import-outside-toplevel
   path = _annotation_path(args.landmarks)
-  anns = [a for a in evaluation.load_annotations(path) if a.split in (None, "test")]
+  anns = [a for a in load_annotations(path) if a.split in (None, "test")]
   if args.limit:
     anns = anns[: args.limit]
   for name in [n for n in names if detectors.has_landmarks(n)]:
     dets = run_detector(name, anns, lambda a: read_image(path.parent / a.file, mode="rgb"),
                         progress=not args.no_progress, min_face_size=args.min_face_size)
-    r = evaluation.evaluate_landmarks(anns, dets)
+    r = evaluate_landmarks(anns, dets)
     report["detectors"][name].update(
         landmark_nme=r["mean_nme"], landmark_nme_median=r["median_nme"],
         landmark_failure_rate=r["failure_rate"], landmark_detected=r["detected_fraction"],

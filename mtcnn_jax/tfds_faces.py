@@ -37,6 +37,11 @@ import sys
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
+import tensorflow_datasets as tfds
+from PIL import Image
+from tqdm.auto import tqdm
+
+from espcn_mtcnn_common import tfds_images
 
 __all__ = ["wider_face_record", "celeb_a_record", "box_from_landmarks", "write_annotations",
            "export", "resolve", "base_split", "spec_split", "RECORD_MAKERS", "CELEB_A_POINTS"]
@@ -141,8 +146,7 @@ def spec_split(annotations: str) -> str | None:
   """The base split a ``tfds:`` spec names (``None`` for annotation files)."""
   if not annotations.startswith("tfds:"):
     return None
-  from espcn_jax import tfds_data  # pylint: disable=import-outside-toplevel
-  return base_split(tfds_data.parse_tfds_spec(annotations)[1])
+  return base_split(tfds_images.parse_tfds_spec(annotations)[1])
 
 
 def write_annotations(name: str, split: str, examples: Iterable[Mapping[str, Any]],
@@ -160,8 +164,6 @@ def write_annotations(name: str, split: str, examples: Iterable[Mapping[str, Any
   Raises:
     ValueError: an unknown dataset, an undecodable image, or no examples.
   """
-  from PIL import Image  # pylint: disable=import-outside-toplevel
-  from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
   make = _record_maker(name)
   out = pathlib.Path(out_dir)
   (out / "images").mkdir(parents=True, exist_ok=True)
@@ -200,16 +202,14 @@ def export(spec: str, out_dir: str | os.PathLike, *, data_dir: str | None = None
     ValueError: not a TFDS spec, an unknown dataset, or the dataset is not
       prepared (it is never downloaded here).
   """
-  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-  from espcn_jax import tfds_data  # pylint: disable=import-outside-toplevel
-  parsed = tfds_data.parse_tfds_spec(spec)
+  parsed = tfds_images.parse_tfds_spec(spec)
   if parsed is None:
     raise ValueError(f"not a TFDS spec (tfds:NAME[:SPLIT]): {spec!r}")
   name, split = parsed
   _record_maker(name)                      # an unknown dataset fails before TFDS is touched
   data_dir = data_dir or os.environ.get("TFDS_DATA_DIR")
-  source = tfds_data.open_data_source(name, split, data_dir,
-                                      decoders={"image": tfds.decode.SkipDecoding()})
+  source = tfds_images.open_data_source(name, split, data_dir,
+                                        decoders={"image": tfds.decode.SkipDecoding()})
   return write_annotations(name, split, (source[i] for i in range(len(source))), out_dir,
                            total=len(source), progress=progress)
 
@@ -218,13 +218,12 @@ def resolve(annotations: str, cache_root: str | os.PathLike, *, progress: bool =
   """An annotation file or folder as it is; a TFDS spec written out under ``cache_root`` once.
 
   Returns:
-    A path :func:`mtcnn_jax.sampling.load_face_annotations` (or the
+    A path :func:`mtcnn_jax.sampling.training_images.load_face_annotations` (or the
     landmark loader) reads; ``""`` stays ``""``.
   """
   if not annotations.startswith("tfds:"):
     return annotations
-  from espcn_jax import tfds_data  # pylint: disable=import-outside-toplevel
-  name, split = tfds_data.parse_tfds_spec(annotations)
+  name, split = tfds_images.parse_tfds_spec(annotations)
   folder = pathlib.Path(cache_root) / "".join(
       c if c.isalnum() or c in "._-" else "_" for c in f"{name}_{split}")
   if not (folder / "annotations.json").is_file():

@@ -5,11 +5,11 @@ runs: the stage ``config.stage`` names, or with ``"all"`` the whole cascade
 in order (:func:`train_cascade`), each stage mining its samples with the
 stages trained before it. Per stage (:func:`train_stage`):
 
-1. its sample set (:func:`mtcnn_jax.sampling.stage_samples`, cached under
+1. its sample set (:func:`mtcnn_jax.sampling.stage_samples.stage_samples`, cached under
    ``config.cache_dir`` or ``<workdir>/samples``);
 2. batches with a fixed composition (``ratio``, negative:positive:part:
    landmark), batch ``s`` a pure function of ``(seed, s)``, so a resumed run
-   sees the batches of an uninterrupted one;
+   sees the batches of an uninterrupted one (:mod:`mtcnn_jax.training_batches`);
 3. Adam(W) steps of the multitask loss with OHEM (:mod:`mtcnn_jax.losses`),
    jitted with the state donated, the batch sharded over a 1-D ``data`` mesh
    and the params replicated;
@@ -42,90 +42,24 @@ import optax
 import orbax.checkpoint as ocp
 from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from tqdm.auto import tqdm
 
-from espcn_jax.checkpoint import MetricsLog
-from mtcnn_jax import losses, nets, params as params_lib, sampling, tfds_faces
+from espcn_mtcnn_common.metrics_log import MetricsLog
+from mtcnn_jax import losses, nets, params as params_lib, tfds_faces
 from mtcnn_jax.cascade import DetectorConfig
+from mtcnn_jax.params import NET_NAMES
+from mtcnn_jax.sampling.sample_set import SampleSet
+from mtcnn_jax.sampling.settings import CropSettings, IoUBands
+from mtcnn_jax.sampling.stage_samples import stage_samples
+from mtcnn_jax.training_batches import StratifiedBatches, batch_composition, gather_batch
 
-__all__ = ["STAGES", "TrainState", "StratifiedBatches", "batch_composition", "net_outputs",
-           "create_train_state", "train_step", "eval_step", "mining_config", "crop_settings",
-           "train_stage", "train_cascade", "train_and_evaluate"]
-
-STAGES = ("pnet", "rnet", "onet")
-_TYPE_NAMES = ("negative", "positive", "part", "landmark")   # losses.NEGATIVE .. LANDMARK
+__all__ = ["TrainState", "net_outputs", "create_train_state", "train_step", "eval_step",
+           "mining_config", "crop_settings", "train_stage", "train_cascade",
+           "train_and_evaluate"]
 
 
 class TrainState(train_state.TrainState):
   """Flax train state: ``step``, ``params``, ``opt_state`` (``apply_fn``/``tx`` static)."""
-
-
-# --------------------------------------------------------------------------- batches
-
-
-def batch_composition(batch_size: int, ratio) -> tuple[int, int, int, int]:
-  """Samples of each type (negative, positive, part, landmark) in a batch.
-
-  Raises:
-    ValueError: the ratio does not divide the batch into whole samples.
-  """
-  ratio = tuple(int(r) for r in ratio)
-  if len(ratio) != 4 or min(ratio) < 0 or sum(ratio) == 0:
-    raise ValueError(f"ratio must be 4 non-negative integers (negative:positive:part:landmark), "
-                     f"got {ratio}")
-  if batch_size % sum(ratio):
-    raise ValueError(f"batch_size {batch_size} does not split {':'.join(map(str, ratio))} into "
-                     f"whole samples; use a multiple of {sum(ratio)}")
-  unit = batch_size // sum(ratio)
-  return tuple(unit * r for r in ratio)  # type: ignore[return-value]
-
-
-class StratifiedBatches:
-  """Index batches with a fixed number of samples of each type.
-
-  Each type's samples are visited in a fresh permutation per epoch, where
-  permutation ``e`` of type ``t`` is drawn from ``(seed, t, e)``: batch
-  ``step`` is a pure function of ``(seed, step)``.
-  """
-
-  def __init__(self, labels: np.ndarray, composition, seed: int):
-    self.pools = [np.flatnonzero(labels == t) for t in range(4)]
-    self.composition = tuple(int(n) for n in composition)
-    self.seed = seed
-    self._perms: dict[tuple[int, int], np.ndarray] = {}
-    for t, (pool, n) in enumerate(zip(self.pools, self.composition)):
-      if n and not len(pool):
-        raise ValueError(f"batches need {n} {_TYPE_NAMES[t]} samples each, but the sample set "
-                         f"has none (counts: {[len(p) for p in self.pools]})")
-
-  def _perm(self, t: int, epoch: int) -> np.ndarray:
-    key = (t, epoch)
-    if key not in self._perms:
-      if len(self._perms) > 16:
-        self._perms.clear()
-      self._perms[key] = np.random.default_rng([self.seed, t, epoch]).permutation(
-          len(self.pools[t]))
-    return self._perms[key]
-
-  def indices(self, step: int) -> np.ndarray:
-    """int64 ``[batch_size]`` sample indices of batch ``step``, grouped by type."""
-    out = []
-    for t, n in enumerate(self.composition):
-      if not n:
-        continue
-      size = len(self.pools[t])
-      q = step * n + np.arange(n)
-      epochs, within = q // size, q % size
-      picked = np.empty(n, np.int64)
-      for e in np.unique(epochs):
-        sel = epochs == e
-        picked[sel] = self.pools[t][self._perm(t, int(e))[within[sel]]]
-      out.append(picked)
-    return np.concatenate(out)
-
-
-def _gather(samples: sampling.SampleSet, index: np.ndarray) -> dict[str, np.ndarray]:
-  return {"images": samples.images[index], "labels": samples.labels[index],
-          "boxes": samples.boxes[index], "landmarks": samples.landmarks[index]}
 
 
 # --------------------------------------------------------------------------- model and step
@@ -227,18 +161,19 @@ def eval_step(params, batch: Mapping[str, jax.Array], *, stage: str,
 # --------------------------------------------------------------------------- settings
 
 
-def crop_settings(config, stage: str) -> sampling.CropSettings:
+def crop_settings(config, stage: str) -> CropSettings:
+  """The random-crop settings of ``stage`` from the training config."""
   s = config[stage]
   if s.size != nets.INPUT_SIZES[stage]:
     raise ValueError(f"config.{stage}.size is {s.size}, but {stage} takes "
                      f"{nets.INPUT_SIZES[stage]}x{nets.INPUT_SIZES[stage]} crops")
-  return sampling.CropSettings(
+  return CropSettings(
       size=s.size, random_negatives=s.random_negatives, near_negatives=s.near_negatives,
       jittered=s.jittered, landmark_crops=s.landmark_crops if stage == "onet" else 0,
       min_crop_side=config.min_crop_side, min_face_side=config.min_face_side,
       landmark_min_iou=config.landmark_min_iou, flip_prob=config.flip_prob,
-      bands=sampling.IoUBands(config.negative_max_iou, config.part_min_iou,
-                              config.positive_min_iou))
+      bands=IoUBands(config.negative_max_iou, config.part_min_iou,
+                     config.positive_min_iou))
 
 
 def mining_config(config) -> DetectorConfig:
@@ -270,7 +205,7 @@ def _read_net(folder: str, name: str) -> dict:
 
 
 def _earlier_params(config, workdir: pathlib.Path, stage: str) -> dict | None:
-  needed = STAGES[: STAGES.index(stage)]
+  needed = NET_NAMES[: NET_NAMES.index(stage)]
   if not needed:
     return None
   folder = config.earlier_params or str(workdir / "params")
@@ -286,7 +221,7 @@ def _machine() -> dict:
           "devices": [str(d) for d in jax.devices()]}
 
 
-def _holdout(samples: sampling.SampleSet, every: int):
+def _holdout(samples: SampleSet, every: int):
   if not every:
     return samples, None
   held = samples.image_ids % every == every - 1
@@ -295,13 +230,13 @@ def _holdout(samples: sampling.SampleSet, every: int):
   return samples.select(~held), samples.select(held)
 
 
-def _validate(eval_fn, params, val: sampling.SampleSet, batch_size: int, sharding) -> dict:
+def _validate(eval_fn, params, val: SampleSet, batch_size: int, sharding) -> dict:
   """Loss terms over a held-out set, each averaged over its own samples."""
   sums = {k: 0.0 for k in ("det", "box", "landmark", "accuracy")}
   counts = {"det": 0.0, "box": 0.0, "landmark": 0.0}
   for start in range(0, len(val), batch_size):
     index = np.arange(start, min(start + batch_size, len(val)))
-    batch = _gather(val, index)
+    batch = gather_batch(val, index)
     pad = batch_size - len(index)
     if pad:   # label -1 belongs to no task
       batch = {k: np.concatenate([v, np.zeros((pad,) + v.shape[1:], v.dtype)])
@@ -338,6 +273,204 @@ def _step_functions(stage: str, weights: tuple[float, float, float], keep_ratio:
 # --------------------------------------------------------------------------- one stage
 
 
+def _batch_plan(config, stage: str) -> tuple[tuple[int, int, int, int], list]:
+  """The batch's composition per sample type and the devices it is sharded over.
+
+  Raises:
+    ValueError: a landmark share for a net without a landmark head, or a batch
+      the devices do not divide.
+  """
+  s = config[stage]
+  composition = batch_composition(s.batch_size, s.ratio)
+  if stage != "onet" and composition[3]:
+    raise ValueError(f"{stage} has no landmark head; set config.{stage}.ratio's landmark share "
+                     "to 0")
+  devices = jax.devices()[: config.num_devices] if config.num_devices else jax.devices()
+  if s.batch_size % len(devices):
+    raise ValueError(f"batch_size {s.batch_size} must be divisible by the {len(devices)} "
+                     "devices for data parallelism")
+  return composition, devices
+
+
+def _load_stage_samples(config, workdir: pathlib.Path, stage: str) -> tuple[SampleSet, dict]:
+  """The stage's sample set, mined with the earlier stages (R-Net, O-Net), and its info."""
+  s = config[stage]
+  earlier = _earlier_params(config, workdir, stage)
+  # "tfds:wider_face:train" / "tfds:celeb_a:train" are written out once under the workdir.
+  faces = tfds_faces.resolve(config.face_annotations, workdir / "tfds",
+                             progress=config.progress_bar)
+  landmarks = (tfds_faces.resolve(config.landmark_annotations, workdir / "tfds",
+                                  progress=config.progress_bar) if stage == "onet" else "")
+  samples, info = stage_samples(
+      stage, crop_settings(config, stage), face_annotations=faces,
+      landmark_annotations=landmarks,
+      # A TFDS landmark split trains on the split it names (slicing dropped).
+      landmark_split=tfds_faces.spec_split(config.landmark_annotations) or config.landmark_split,
+      earlier_params=earlier,
+      mining=mining_config(config) if earlier is not None else None,
+      max_mined_negatives=s.max_mined_negatives,
+      mined_landmarks_per_face=s.mined_landmarks_per_face if stage == "onet" else 0,
+      landmark_candidate_min_iou=config.landmark_candidate_min_iou, seed=config.seed,
+      cache_dir=config.cache_dir or workdir / "samples", workers=config.workers,
+      progress=config.progress_bar)
+  print(f"{stage}: {len(samples)} samples {info['counts']} "
+        + ("(cached)" if info["cached"] else f"generated in {info['seconds']:.1f} s"))
+  return samples, info
+
+
+def _start_record(stage_dir: pathlib.Path, stage: str, stage_config, composition, info: dict,
+                  samples: SampleSet, train_set: SampleSet, val_set: SampleSet | None) -> dict:
+  """Writes ``stage.json`` (samples, batch, steps) before training, and returns it.
+
+  Raises:
+    ValueError: ``stage_dir`` holds checkpoints trained on other samples.
+  """
+  record_path = stage_dir / "stage.json"
+  old = json.loads(record_path.read_text()) if record_path.exists() else {}
+  if old.get("samples_key") not in (None, info["key"]) and (stage_dir / "ckpt").exists():
+    raise ValueError(f"{stage_dir} was trained on other samples (the data, the sampling "
+                     "settings or the earlier stages changed); use another --workdir or remove "
+                     f"{stage_dir}")
+  record = {"stage": stage, "samples_key": info["key"], "samples": info["counts"],
+            "samples_total": len(samples), "train_samples": len(train_set),
+            "val_samples": 0 if val_set is None else len(val_set),
+            "generation_seconds": old.get("generation_seconds", 0.0) + info["seconds"],
+            "batch_size": stage_config.batch_size,
+            "composition": dict(zip(losses.SAMPLE_TYPES, composition)),
+            "num_steps": stage_config.num_steps}
+  record_path.write_text(json.dumps(record, indent=2) + "\n")
+  return record
+
+
+def _initial_state(config, stage: str, replicated, manager: ocp.CheckpointManager,
+                   stage_dir: pathlib.Path) -> tuple[TrainState, int]:
+  """A fresh state, or the latest checkpoint's when there is one; and its step."""
+  key = jax.random.key(config.seed)
+  state = jax.device_put(
+      create_train_state(stage, config[stage], jax.random.fold_in(key, NET_NAMES.index(stage))),
+      replicated)
+  start = 0
+  if manager.latest_step() is not None:
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+    state = manager.restore(manager.latest_step(), args=ocp.args.StandardRestore(abstract))
+    start = int(state.step)
+    print(f"Resuming {stage} from step {start} in {stage_dir / 'ckpt'}")
+  return state, start
+
+
+class _MetricsWriter:
+  """This session's step metrics: kept on the device between log points, then fetched,
+  checked, averaged and written to ``metrics.jsonl`` and the progress bar."""
+
+  def __init__(self, stage: str, stage_dir: pathlib.Path, stage_config, start: int):
+    self.stage, self.stage_dir = stage, stage_dir
+    self.log = MetricsLog(stage_dir / "metrics.jsonl", start)
+    self.elapsed_before = float(self.log.last.get("elapsed_s", 0.0)) if start else 0.0
+    self.schedule = _schedule(stage_config)
+    self.batch_size = stage_config.batch_size
+    self.last: dict = dict(self.log.last) if start else {}   # the last record written
+    self.pending: list[dict] = []                            # device metrics since then
+    self.session_start = time.perf_counter()
+    self.tick, self.tick_step = self.session_start, start
+
+  def summarize(self, done: int, last_good_step: Callable[[], int | None]) -> dict:
+    """The pending steps' mean loss terms with ``step``, ``lr``, rates and ``elapsed_s``.
+
+    Raises:
+      FloatingPointError: a loss is not finite (the message names the last
+        good checkpoint, ``last_good_step()``).
+    """
+    values = jax.device_get(self.pending)
+    self.pending = []
+    losses_seen = np.array([float(v["loss"]) for v in values])
+    if not np.all(np.isfinite(losses_seen)):
+      raise FloatingPointError(
+          f"{self.stage}: loss became {losses_seen[~np.isfinite(losses_seen)][0]} near step "
+          f"{done}; the last good checkpoint is step {last_good_step()} in "
+          f"{self.stage_dir / 'ckpt'}. Lower config.{self.stage}.learning_rate, then re-run to "
+          "resume.")
+    now = time.perf_counter()
+    rate = (done - self.tick_step) / max(now - self.tick, 1e-9)
+    self.tick, self.tick_step = now, done
+    record = {"step": done, "lr": float(self.schedule(done - 1)), "steps_per_sec": rate,
+              "samples_per_sec": rate * self.batch_size,
+              "elapsed_s": self.elapsed_before + now - self.session_start}
+    for k in ("loss", "det", "box", "landmark", "accuracy"):
+      record[k] = float(np.mean([float(v[k]) for v in values]))
+    return record
+
+  def write(self, record: dict, bar, validated: bool) -> None:
+    """Appends ``record`` to the log and shows it on ``bar`` (validation terms on a line)."""
+    self.log.write(record)
+    self.last = record
+    bar.set_postfix(loss=f"{record['loss']:.3g}", acc=f"{record['accuracy']:.3f}")
+    if validated:
+      bar.write(f"{self.stage} step {record['step']}: loss {record['loss']:.4f}  "
+                + "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k.startswith("val_")))
+
+
+def _save_interrupted(stage: str, state: TrainState, manager: ocp.CheckpointManager) -> None:
+  """Ctrl-C: checkpoint the current state (unless it is the latest already)."""
+  done = int(jax.device_get(state.step))
+  if manager.latest_step() != done:
+    manager.save(done, args=ocp.args.StandardSave(state), force=True)
+  manager.wait_until_finished()
+  print(f"Interrupted {stage} at step {done}; checkpoint saved. Re-run the same command to "
+        "resume.")
+
+
+def _train_loop(config, stage: str, state: TrainState, start: int, data, functions,
+                manager: ocp.CheckpointManager, metrics: _MetricsWriter,
+                step_hook: Callable[[int], Any] | None) -> TrainState:
+  """Steps ``start`` .. ``num_steps`` with logging, validation and checkpoints; closes
+  ``manager``. ``data``: ``(train_set, val_set, batches)``; ``functions``: what
+  :func:`_step_functions` returns."""
+  s = config[stage]
+  train_set, val_set, batches = data
+  step_fn, eval_fn, _, batch_sharding = functions
+  bar = tqdm(total=s.num_steps, initial=start, desc=stage, unit="step", dynamic_ncols=True,
+             disable=not config.progress_bar)
+  try:
+    for step in range(start, s.num_steps):
+      batch = jax.device_put(gather_batch(train_set, batches.indices(step)), batch_sharding)
+      state, step_metrics = step_fn(state, batch)
+      metrics.pending.append(step_metrics)
+      done = step + 1
+      bar.update(1)
+      last = done == s.num_steps
+      eval_now = val_set is not None and (done % config.eval_every == 0 or last)
+      save_now = done % config.checkpoint_every == 0 or last
+      if done % config.log_every == 0 or last or save_now or eval_now:
+        # Metrics are fetched (a device sync) only here, and checked before any save.
+        record = metrics.summarize(done, manager.latest_step)
+        if eval_now:
+          record.update(_validate(eval_fn, state.params, val_set, s.batch_size, batch_sharding))
+        metrics.write(record, bar, eval_now)
+        if save_now:
+          manager.save(done, args=ocp.args.StandardSave(state), force=True)
+      if step_hook is not None:
+        step_hook(done)
+  except KeyboardInterrupt:
+    _save_interrupted(stage, state, manager)
+    raise
+  finally:
+    bar.close()
+    manager.wait_until_finished()
+    manager.close()
+  return state
+
+
+def _finish_stage(workdir: pathlib.Path, stage: str, state: TrainState, record: dict,
+                  result: dict) -> dict[str, float]:
+  """Writes ``<workdir>/params/<stage>.npz`` and the final ``stage.json``; returns the
+  last metrics."""
+  params_lib.save_params({stage: jax.device_get(state.params)}, workdir / "params")
+  record.update(train_seconds=round(float(result.get("elapsed_s", 0.0)), 1),
+                final={k: v for k, v in result.items() if k != "step"})
+  (workdir / stage / "stage.json").write_text(json.dumps(record, indent=2) + "\n")
+  return {k: v for k, v in result.items() if isinstance(v, (int, float))}
+
+
 def train_stage(config: ml_collections.ConfigDict, workdir: str | os.PathLike, stage: str, *,
                 step_hook: Callable[[int], Any] | None = None) -> dict[str, float]:
   """Train one net of the cascade as ``config`` says; resumes from ``workdir``.
@@ -353,142 +486,26 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str | os.PathLike, s
   Returns:
     The last logged metrics (loss terms, validation terms if any).
   """
-  from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
-
-  if stage not in STAGES:
-    raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
+  if stage not in NET_NAMES:
+    raise ValueError(f"stage must be one of {', '.join(NET_NAMES)}, got {stage!r}")
   s = config[stage]
   workdir = pathlib.Path(workdir).resolve()
   stage_dir = workdir / stage
   stage_dir.mkdir(parents=True, exist_ok=True)
-  composition = batch_composition(s.batch_size, s.ratio)
-  if stage != "onet" and composition[3]:
-    raise ValueError(f"{stage} has no landmark head; set config.{stage}.ratio's landmark share "
-                     "to 0")
-  devices = jax.devices()[: config.num_devices] if config.num_devices else jax.devices()
-  if s.batch_size % len(devices):
-    raise ValueError(f"batch_size {s.batch_size} must be divisible by the {len(devices)} "
-                     "devices for data parallelism")
-  weights = tuple(float(w) for w in s.weights)
-  step_fn, eval_fn, replicated, batch_sharding = _step_functions(
-      stage, weights, float(config.keep_ratio), tuple(devices))
-
-  earlier = _earlier_params(config, workdir, stage)
-  # "tfds:wider_face:train" / "tfds:celeb_a:train" are written out once under the workdir.
-  faces = tfds_faces.resolve(config.face_annotations, workdir / "tfds",
-                             progress=config.progress_bar)
-  landmarks = (tfds_faces.resolve(config.landmark_annotations, workdir / "tfds",
-                                  progress=config.progress_bar) if stage == "onet" else "")
-  samples, info = sampling.stage_samples(
-      stage, crop_settings(config, stage), face_annotations=faces,
-      landmark_annotations=landmarks,
-      # A TFDS landmark split trains on the split it names (slicing dropped).
-      landmark_split=tfds_faces.spec_split(config.landmark_annotations) or config.landmark_split,
-      earlier_params=earlier,
-      mining=mining_config(config) if earlier is not None else None,
-      max_mined_negatives=s.max_mined_negatives,
-      mined_landmarks_per_face=s.mined_landmarks_per_face if stage == "onet" else 0,
-      landmark_candidate_min_iou=config.landmark_candidate_min_iou, seed=config.seed,
-      cache_dir=config.cache_dir or workdir / "samples", workers=config.workers,
-      progress=config.progress_bar)
-  print(f"{stage}: {len(samples)} samples {info['counts']} "
-        + ("(cached)" if info["cached"] else f"generated in {info['seconds']:.1f} s"))
+  composition, devices = _batch_plan(config, stage)
+  functions = _step_functions(stage, tuple(float(w) for w in s.weights),
+                              float(config.keep_ratio), tuple(devices))
+  samples, info = _load_stage_samples(config, workdir, stage)
   train_set, val_set = _holdout(samples, config.holdout_every)
   batches = StratifiedBatches(train_set.labels, composition, config.seed)
-
-  record_path = stage_dir / "stage.json"
-  old = json.loads(record_path.read_text()) if record_path.exists() else {}
-  if old.get("samples_key") not in (None, info["key"]) and (stage_dir / "ckpt").exists():
-    raise ValueError(f"{stage_dir} was trained on other samples (the data, the sampling "
-                     "settings or the earlier stages changed); use another --workdir or remove "
-                     f"{stage_dir}")
-  record = {"stage": stage, "samples_key": info["key"], "samples": info["counts"],
-            "samples_total": len(samples), "train_samples": len(train_set),
-            "val_samples": 0 if val_set is None else len(val_set),
-            "generation_seconds": old.get("generation_seconds", 0.0) + info["seconds"],
-            "batch_size": s.batch_size, "composition": dict(zip(_TYPE_NAMES, composition)),
-            "num_steps": s.num_steps}
-  record_path.write_text(json.dumps(record, indent=2) + "\n")
-
-  key = jax.random.key(config.seed)
-  state = jax.device_put(create_train_state(stage, s, jax.random.fold_in(key, STAGES.index(stage))),
-                         replicated)
+  record = _start_record(stage_dir, stage, s, composition, info, samples, train_set, val_set)
   options = ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True)
-  latest = ocp.CheckpointManager(stage_dir / "ckpt", options=options)
-  start = 0
-  if latest.latest_step() is not None:
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-    state = latest.restore(latest.latest_step(), args=ocp.args.StandardRestore(abstract))
-    start = int(state.step)
-    print(f"Resuming {stage} from step {start} in {stage_dir / 'ckpt'}")
-  log = MetricsLog(stage_dir / "metrics.jsonl", start)
-  elapsed_before = float(log.last.get("elapsed_s", 0.0)) if start else 0.0
-
-  schedule = _schedule(s)
-
-  result: dict[str, float] = dict(log.last) if start else {}
-  pending: list[dict] = []
-  session_start = time.perf_counter()
-  tick, tick_step = session_start, start
-  bar = tqdm(total=s.num_steps, initial=start, desc=stage, unit="step", dynamic_ncols=True,
-             disable=not config.progress_bar)
-  try:
-    for step in range(start, s.num_steps):
-      batch = jax.device_put(_gather(train_set, batches.indices(step)), batch_sharding)
-      state, metrics = step_fn(state, batch)
-      pending.append(metrics)
-      done = step + 1
-      bar.update(1)
-      last = done == s.num_steps
-      eval_now = val_set is not None and (done % config.eval_every == 0 or last)
-      save_now = done % config.checkpoint_every == 0 or last
-      if done % config.log_every == 0 or last or save_now or eval_now:
-        # Metrics are fetched (a device sync) only here, and checked before any save.
-        values = jax.device_get(pending)
-        pending = []
-        losses_seen = np.array([float(v["loss"]) for v in values])
-        if not np.all(np.isfinite(losses_seen)):
-          raise FloatingPointError(
-              f"{stage}: loss became {losses_seen[~np.isfinite(losses_seen)][0]} near step "
-              f"{done}; the last good checkpoint is step {latest.latest_step()} in "
-              f"{stage_dir / 'ckpt'}. Lower config.{stage}.learning_rate, then re-run to resume.")
-        now = time.perf_counter()
-        rate = (done - tick_step) / max(now - tick, 1e-9)
-        tick, tick_step = now, done
-        record_m = {"step": done, "lr": float(schedule(done - 1)), "steps_per_sec": rate,
-                    "samples_per_sec": rate * s.batch_size,
-                    "elapsed_s": elapsed_before + now - session_start}
-        for k in ("loss", "det", "box", "landmark", "accuracy"):
-          record_m[k] = float(np.mean([float(v[k]) for v in values]))
-        if eval_now:
-          record_m.update(_validate(eval_fn, state.params, val_set, s.batch_size, batch_sharding))
-        log.write(record_m)
-        result = record_m
-        bar.set_postfix(loss=f"{record_m['loss']:.3g}", acc=f"{record_m['accuracy']:.3f}")
-        if eval_now:
-          bar.write(f"{stage} step {done}: loss {record_m['loss']:.4f}  "
-                    + "  ".join(f"{k} {v:.4f}" for k, v in record_m.items() if k.startswith("val_")))
-        if save_now:
-          latest.save(done, args=ocp.args.StandardSave(state), force=True)
-      if step_hook is not None:
-        step_hook(done)
-  except KeyboardInterrupt:
-    done = int(jax.device_get(state.step))
-    if latest.latest_step() != done:
-      latest.save(done, args=ocp.args.StandardSave(state), force=True)
-    latest.wait_until_finished()
-    print(f"Interrupted {stage} at step {done}; checkpoint saved. Re-run the same command to "
-          "resume.")
-    raise
-  finally:
-    bar.close()
-    latest.wait_until_finished()
-    latest.close()
-  params_lib.save_params({stage: jax.device_get(state.params)}, workdir / "params")
-  record.update(train_seconds=round(float(result.get("elapsed_s", 0.0)), 1),
-                final={k: v for k, v in result.items() if k != "step"})
-  record_path.write_text(json.dumps(record, indent=2) + "\n")
-  return {k: v for k, v in result.items() if isinstance(v, (int, float))}
+  manager = ocp.CheckpointManager(stage_dir / "ckpt", options=options)
+  state, start = _initial_state(config, stage, functions[2], manager, stage_dir)
+  metrics = _MetricsWriter(stage, stage_dir, s, start)
+  state = _train_loop(config, stage, state, start, (train_set, val_set, batches), functions,
+                      manager, metrics, step_hook)
+  return _finish_stage(workdir, stage, state, record, metrics.last)
 
 
 # --------------------------------------------------------------------------- the cascade
@@ -518,7 +535,7 @@ def train_cascade(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
                      "with the stages it trains")
   out: dict[str, float] = {}
   stages: dict[str, dict] = {}
-  for stage in STAGES:
+  for stage in NET_NAMES:
     hook = None if step_hook is None else (lambda step, stage=stage: step_hook(stage, step))
     result = train_stage(config, workdir, stage, step_hook=hook)
     out.update({f"{stage}_{k}": v for k, v in result.items() if k != "step"})

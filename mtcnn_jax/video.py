@@ -33,10 +33,12 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from espcn_jax import compile_cache
-from espcn_jax.video import (PipelineStats, VideoError, VideoStats, check_frame_pixels,
-                             open_writer, probe_video, quiet_ffmpeg, read_frames, run_pipeline,
-                             positive_int, progress_bar, summary_line, write_frame)
+from espcn_mtcnn_common import compile_cache
+from espcn_mtcnn_common.cli_helpers import positive_int, progress_bar
+from espcn_mtcnn_common.pipeline import PipelineStats, VideoStats, run_pipeline, summary_line
+from espcn_mtcnn_common.video_io import (VideoError, check_frame_pixels, open_writer, probe_video,
+                                         quiet_ffmpeg, read_frames, write_frame)
+from mtcnn_jax import draw
 from mtcnn_jax.cascade import DetectorConfig, FaceDetections, detect_batch
 from mtcnn_jax.detectors import WEIGHTS_HELP, mtcnn_detector_name, mtcnn_params_source
 from mtcnn_jax.params import load_params
@@ -97,7 +99,7 @@ def detect_stream(frames: Iterable[np.ndarray],
     progress, total: show a tqdm bar (``total``: expected frames).
 
   Returns:
-    :class:`espcn_jax.video.PipelineStats` (``items`` counts batches).
+    :class:`espcn_mtcnn_common.pipeline.PipelineStats` (``items`` counts batches).
   """
   params = _published_if_none(params)
   bar = progress_bar(progress, total, f"detect (batch {batch_size})")
@@ -131,7 +133,7 @@ def detect_video(src, *, out=None, json_path=None, batch_size: int = 8, codec: s
     max_frames: only the first frames.
 
   Returns:
-    :class:`espcn_jax.video.VideoStats`; ``compile_s`` is the warm-up call on
+    :class:`espcn_mtcnn_common.pipeline.VideoStats`; ``compile_s`` is the warm-up call on
     blank frames, before timing starts.
 
   Raises:
@@ -156,7 +158,6 @@ def detect_video(src, *, out=None, json_path=None, batch_size: int = 8, codec: s
     index = [0]
 
     def write(frame, faces):
-      from mtcnn_jax import draw  # pylint: disable=import-outside-toplevel
       if records is not None:
         records.write(json.dumps(frame_record(index[0], info.fps, faces)) + "\n")
       if writer is not None:

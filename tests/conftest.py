@@ -15,7 +15,7 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_force_host_platform_device_count=4").strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # The CLIs' persistent compilation cache stays off: tests that run a CLI must not
-# write into ~/.cache (tests/espcn_jax/test_compile_cache.py turns it on in children).
+# write into ~/.cache (tests/espcn_mtcnn_common/test_compile_cache.py turns it on in children).
 os.environ["ESPCN_MTCNN_JAX_COMPILE_CACHE"] = "off"
 
 import jax  # noqa: E402  (after XLA_FLAGS on purpose)

@@ -4,7 +4,11 @@ Command::
 
   python train.py espcn --config=espcn_jax/configs/default.py --workdir=runs/espcn_x3
 
-``get_config("smoke")`` shrinks everything for a seconds-long check.
+``get_config("smoke")`` shrinks everything for a seconds-long check that
+needs no ../shared: it trains and validates on the embedded sample photos
+(``"samples"``, :mod:`espcn_jax.samples`)::
+
+  python train.py espcn --config=espcn_jax/configs/default.py:smoke --workdir=/tmp/smoke
 """
 import ml_collections
 
@@ -21,7 +25,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.model.activation = "tanh"     # the paper's; or "relu"
   c.model.centre = 0.5            # fixed input/output centring; 0.0 = raw formulation
 
-  c.train_data = "../shared/data/sr/T91"   # folder(s), comma-separated, or "tfds:NAME[:SPLIT]"
+  c.train_data = "../shared/data/sr/T91"   # folder[,folder...], "tfds:NAME[:SPLIT]" or "samples"
   c.val_data = "../shared/data/sr/Set5"    # "" to skip validation
   c.scale_augment = (1.0,)         # extra copies of the HR images shrunk by these factors
   c.init_from = ""                # warm start: a workdir or "pretrained:espcn_x3_y"
@@ -45,6 +49,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.progress_bar = True
 
   if variant == "smoke":
+    c.train_data = "samples"      # embedded photos: runs in a fresh clone without ../shared
+    c.val_data = "samples"
     c.num_steps = 20
     c.batch_size = 8
     c.log_every = 5

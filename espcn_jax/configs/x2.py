@@ -8,7 +8,7 @@ from scratch. Commands (repository root, ../shared/data beside it)::
 
   python train.py espcn --config=espcn_jax/configs/x3_quick.py --workdir=runs/espcn_x3_quick
   python train.py espcn --config=espcn_jax/configs/x2.py --workdir=runs/espcn_x2
-  python -m espcn_jax.pretrained runs/espcn_x2          # export to espcn_jax/weights/
+  python -m espcn_jax.model_card runs/espcn_x2 --recipe=espcn_jax/configs/x2.py   # to weights/
   python evaluate.py espcn --data=../shared/data/sr/Set5 --scale=2 --model=runs/espcn_x2
 
 Expected (the figures of ``espcn_jax/weights/espcn_x2_y.json``): Set5 x2

@@ -5,7 +5,7 @@ T91 + BSDS200 with 8 flips/rotations and scale augmentation (copies shrunk to
 last layer 10x slower, MSE. Command (repository root, ../shared/data beside it)::
 
   python train.py espcn --config=espcn_jax/configs/x3.py --workdir=runs/espcn_x3
-  python -m espcn_jax.pretrained runs/espcn_x3          # export to espcn_jax/weights/
+  python -m espcn_jax.model_card runs/espcn_x3 --recipe=espcn_jax/configs/x3.py   # to weights/
   python evaluate.py espcn --data=../shared/data/sr/Set5 --scale=3 --model=runs/espcn_x3
 
 Expected (the figures of ``espcn_jax/weights/espcn_x3_y.json``): Set5 x3

@@ -9,7 +9,7 @@ start from the quick Y model, spread over R, G, B (see
 
   python train.py espcn --config=espcn_jax/configs/x3_quick.py --workdir=runs/espcn_x3_quick
   python train.py espcn --config=espcn_jax/configs/x3_rgb.py --workdir=runs/espcn_x3_rgb
-  python -m espcn_jax.pretrained runs/espcn_x3_rgb
+  python -m espcn_jax.model_card runs/espcn_x3_rgb --recipe=espcn_jax/configs/x3_rgb.py
   python evaluate.py espcn --data=../shared/data/sr/Set5 --scale=3 --model=runs/espcn_x3_rgb
 
 Expected (the figures of ``espcn_jax/weights/espcn_x3_rgb.json``): Set5 x3

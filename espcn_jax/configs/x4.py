@@ -8,7 +8,7 @@ from scratch. Commands (repository root, ../shared/data beside it)::
 
   python train.py espcn --config=espcn_jax/configs/x3_quick.py --workdir=runs/espcn_x3_quick
   python train.py espcn --config=espcn_jax/configs/x4.py --workdir=runs/espcn_x4
-  python -m espcn_jax.pretrained runs/espcn_x4          # export to espcn_jax/weights/
+  python -m espcn_jax.model_card runs/espcn_x4 --recipe=espcn_jax/configs/x4.py   # to weights/
   python evaluate.py espcn --data=../shared/data/sr/Set5 --scale=4 --model=runs/espcn_x4
 
 Expected (the figures of ``espcn_jax/weights/espcn_x4_y.json``): Set5 x4

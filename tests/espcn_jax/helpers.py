@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import pathlib
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
 from espcn_jax.configs import default
+from espcn_jax.model import ESPCN
 
 
 def write_images(folder: pathlib.Path, n: int = 3, size=(54, 60), seed: int = 0) -> pathlib.Path:
@@ -38,3 +41,13 @@ def tiny_config(train_dir, val_dir="", **overrides):
   for k, v in overrides.items():
     c[k] = v
   return c
+
+
+def paper_params(scale=3, channels=1, kernel_sizes=(5, 3, 3), activation="tanh", seed=0):
+  """``(model, params)``: an ESPCN of the paper's size with random weights and biases."""
+  model = ESPCN(scale=scale, channels=channels, kernel_sizes=kernel_sizes, activation=activation)
+  params = model.init(jax.random.key(seed), jnp.zeros((1, 8, 8, channels)))["params"]
+  # Larger biases than the zero init, so that masking mistakes would show.
+  params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(seed + 1), p.shape),
+                        params)
+  return model, params

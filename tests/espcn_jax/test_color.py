@@ -94,3 +94,15 @@ def test_float32_numpy_keeps_dtype_for_ycbcr():
 
 def test_float32_numpy_keeps_dtype_for_y():
   assert color.rgb_to_y(np.ones((2, 3), np.float32)).dtype == np.float32
+
+
+def test_planes_form_equals_the_matrix_form(rng):
+  # The multiply-add form (the jitted colour path's) against the 3x3 product.
+  rgb = rng.random((7, 9, 3))
+  planes = color.rgb_to_ycbcr_planes(rgb)
+  np.testing.assert_allclose(np.stack(planes, -1), color.rgb_to_ycbcr(rgb), atol=1e-12, rtol=0)
+  np.testing.assert_allclose(color.ycbcr_planes_to_rgb(*planes), rgb, atol=1e-12, rtol=0)
+  as_jax = jax.jit(lambda x: color.ycbcr_planes_to_rgb(*color.rgb_to_ycbcr_planes(x)))(
+      jnp.asarray(rgb, jnp.float32))
+  assert as_jax.dtype == jnp.float32
+  np.testing.assert_allclose(np.asarray(as_jax), rgb, atol=1e-6, rtol=0)

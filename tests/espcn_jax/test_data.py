@@ -27,7 +27,7 @@ from PIL import Image
 import pytest
 
 from espcn_jax import data, resize, samples
-from espcn_jax.image_io import ImageError
+from espcn_mtcnn_common.image_io import ImageError
 
 
 def _ref_y(rgb_uint8: np.ndarray) -> np.ndarray:

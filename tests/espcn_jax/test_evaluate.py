@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from PIL import Image
 
 import evaluate as evaluate_cli
 from espcn_jax import cli as upscale_cli
-from espcn_jax import data, evaluate, metrics, train
+from espcn_jax import data, evaluate, metrics, model_card, pretrained, train
 from tests.conftest import REPO
 from tests.espcn_jax.helpers import tiny_config, write_images
 
@@ -111,6 +112,26 @@ def test_upscale_cli_file_folder_alpha_and_errors(trained, tmp_path, capsys):
   assert "x3, not x4" in capsys.readouterr().err
 
 
+def test_upscale_cli_keeps_alpha_without_saying_it_drops_it(trained, tmp_path, capsys):
+  # read_image warns "alpha channel dropped"; the CLI keeps alpha, so it must not pass that on.
+  images, workdir = trained
+  rgba = np.dstack([np.asarray(Image.open(images / "img1.png")),
+                    np.full((48, 51), 100, np.uint8)])
+  folder = tmp_path / "in"
+  folder.mkdir()
+  Image.fromarray(rgba).save(folder / "alpha.png")
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    assert upscale_cli.main([str(folder / "alpha.png"), "-o", str(tmp_path / "one.png"),
+                             f"--model={workdir}"]) == 0
+    assert upscale_cli.main([str(folder), "-o", str(tmp_path / "out"), f"--model={workdir}",
+                             "--no-progress"]) == 0
+  assert not [w for w in caught if "alpha" in str(w.message)]
+  assert "alpha" not in capsys.readouterr().err
+  for out in (tmp_path / "one.png", tmp_path / "out" / "alpha.png"):
+    assert Image.open(out).mode == "RGBA"
+
+
 def test_train_script_runs_a_smoke_config(tmp_path):
   images = write_images(tmp_path / "images", n=2, size=(40, 40))
   cmd = [sys.executable, "train.py", "espcn", "--config=espcn_jax/configs/default.py:smoke",
@@ -126,7 +147,6 @@ def test_train_script_runs_a_smoke_config(tmp_path):
 
 
 def _shipped():
-  from espcn_jax import pretrained
   return pretrained.available()
 
 
@@ -137,7 +157,6 @@ def test_x3_y_weights_are_shipped():
 @pytest.mark.parametrize("stem", _shipped())
 def test_shipped_weights_reproduce_their_model_card(sr_data, stem):
   """Regression: each shipped model gives its card's Set5 figures (0.01 dB, 0.001 SSIM)."""
-  from espcn_jax import pretrained
   scale, channels = int(stem.split("_")[1][1:]), 3 if stem.endswith("_rgb") else 1
   params, card = pretrained.load_pretrained(scale, channels)
   assert (card["scale"], card["channels"], card["activation"]) == (scale, channels, "tanh")
@@ -153,7 +172,6 @@ def test_shipped_weights_reproduce_their_model_card(sr_data, stem):
 
 
 def test_missing_shipped_weights_say_what_exists():
-  from espcn_jax import pretrained
   with pytest.raises(FileNotFoundError, match="shipped: .*espcn_x3_y"):
     pretrained.load_pretrained(8)
 
@@ -170,7 +188,6 @@ def test_main_job_runs_on_the_embedded_default(tmp_path, capsys):
 
 
 def test_export_writes_weights_and_a_model_card_that_loads(tmp_path):
-  from espcn_jax import pretrained
   images = write_images(tmp_path / "images")
   recipe = tmp_path / "recipe.py"
   recipe.write_text(
@@ -178,7 +195,7 @@ def test_export_writes_weights_and_a_model_card_that_loads(tmp_path):
       f"def get_config(variant=''):\n  return tiny_config({str(images)!r}, {str(images)!r})\n")
   config = tiny_config(images, images)
   train.train_and_evaluate(config, tmp_path / "run")
-  out = pretrained.export(str(tmp_path / "run"), recipe=str(recipe), eval_sets=[str(images)],
+  out = model_card.export(str(tmp_path / "run"), recipe=str(recipe), eval_sets=[str(images)],
                           out_dir=tmp_path / "weights")
   assert out.name == "espcn_x3_y.npz"
   assert ((tmp_path / "weights" / "espcn_x3_y.metrics.jsonl").read_text()

@@ -1,8 +1,6 @@
 """Inference: bucketing without recompiles, exactness of padding, the colour path."""
 from __future__ import annotations
 
-import functools
-
 import chex
 import jax
 import jax.numpy as jnp
@@ -11,6 +9,7 @@ import pytest
 
 from espcn_jax import color, infer, resize
 from espcn_jax.model import ESPCN
+from tests.espcn_jax.helpers import paper_params
 
 
 def _params(scale=3, channels=1, seed=0):
@@ -103,73 +102,8 @@ def test_params_for_another_scale_are_refused():
     infer.upscale({"dense": {}}, np.zeros((8, 8, 3), np.uint8))
 
 
-# The banded fast path (infer.banded_apply) against the plain ESPCN.apply.
-
-def _paper_params(scale=3, channels=1, kernel_sizes=(5, 3, 3), activation="tanh", seed=0):
-  model = ESPCN(scale=scale, channels=channels, kernel_sizes=kernel_sizes, activation=activation)
-  params = model.init(jax.random.key(seed), jnp.zeros((1, 8, 8, channels)))["params"]
-  # Larger biases than the zero init, so that masking mistakes would show.
-  params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(seed + 1), p.shape),
-                        params)
-  return model, params
-
-
-@pytest.mark.parametrize("scale, channels, kernel_sizes, activation, band_pixels", [
-    (3, 1, (5, 3, 3), "tanh", 8 * 64),     # the paper's model, several bands, last one shifted
-    (2, 3, (5, 3, 3), "relu", 5 * 64),
-    (4, 1, (3, 3, 3), "tanh", 64 * 64),    # one band
-    (3, 1, (4, 3, 2), "tanh", 7 * 64),     # even kernels: 'SAME' pads unevenly
-])
-def test_banded_apply_equals_model_apply(rng, monkeypatch, scale, channels, kernel_sizes,
-                                         activation, band_pixels):
-  monkeypatch.setattr(infer, "MIN_BAND_ROWS", 1)               # thin bands: many band edges
-  model, params = _paper_params(scale, channels, kernel_sizes, activation)
-  h, w = 37, 45                                                  # odd sizes, padded to 64x64
-  shape = infer.bucket_shape(h, w, 32)
-  x = infer._pad_to(rng.random((h, w, channels)).astype(np.float32), shape)[None]
-  mask = infer._mask(h, w, shape)[None]
-  want = jax.jit(model.apply)({"params": params}, x, mask)
-  banded = jax.jit(functools.partial(infer.banded_apply, activation=activation,
-                                     band_pixels=band_pixels))
-  got = banded(params, x, mask)
-  assert got.shape == want.shape
-  np.testing.assert_allclose(got[:, : h * scale, : w * scale], want[:, : h * scale, : w * scale],
-                             atol=1e-5, rtol=0)
-  # Bands below the last valid row are skipped (zero), which callers crop.
-  rows = infer.band_rows(*shape, band_pixels)
-  assert np.all(np.asarray(got)[:, -(-h // rows) * rows * scale:] == 0)
-
-
-def test_banded_apply_on_a_full_unpadded_frame(rng):
-  model, params = _paper_params(seed=4)
-  x = rng.random((2, 23, 30, 1)).astype(np.float32)               # a batch, no padding
-  assert infer.band_rows(23, 30, 6 * 30) == 16                    # bands at rows 0 and 7
-  mask = np.ones((2, 23, 30, 1), np.float32)
-  want = jax.jit(model.apply)({"params": params}, x, mask)
-  got = jax.jit(functools.partial(infer.banded_apply, band_pixels=6 * 30))(params, x, mask)
-  np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
-
-
-@pytest.mark.parametrize("chains", [1, 2, 3, 5, 40])
-def test_banded_apply_does_not_depend_on_the_chains_per_step(rng, monkeypatch, chains):
-  # 37 valid rows in bands of 4: 10 bands, so most chain counts leave a last
-  # step with repeated bands; 40 chains is more than the 16 bands of the canvas.
-  monkeypatch.setattr(infer, "MIN_BAND_ROWS", 1)
-  _, params = _paper_params(seed=6)
-  shape = infer.bucket_shape(37, 45, 32)
-  x = infer._pad_to(rng.random((37, 45, 1)).astype(np.float32), shape)[None]
-  mask = infer._mask(37, 45, shape)[None]
-  one = functools.partial(infer.banded_apply, band_pixels=4 * 64, clip=True)
-  want = np.asarray(jax.jit(functools.partial(one, chains=1))(params, x, mask))
-  got = np.asarray(jax.jit(functools.partial(one, chains=chains))(params, x, mask))
-  np.testing.assert_array_equal(got, want)          # the same operations on every band
-  assert np.all(want[:, 40 * 3:] == 0) and np.any(want[:, 36 * 3:37 * 3] != 0)
-  empty = jax.jit(functools.partial(one, chains=chains))(params, x, np.zeros_like(mask))
-  assert not np.any(np.asarray(empty))              # no valid row: no band at all
-
-
 def test_super_resolve_equals_the_reference_forward(rng):
-  _, params = _paper_params(seed=5)
+  _, params = paper_params(seed=5)
   lr = rng.random((29, 51, 1)).astype(np.float32)
   shape = infer.bucket_shape(29, 51)
   want = infer._reference_forward(params, infer._pad_to(lr, shape)[None],
@@ -195,18 +129,6 @@ def test_forward_compiles_once_per_bucket(rng):
   assert sizes == [2, 1, 1]
 
 
-@pytest.mark.parametrize("n, scale", [(1, 3), (2, 3), (3, 2), (7, 4), (31, 3)])
-def test_phase_filters_equal_the_bicubic_matrix(rng, n, scale):
-  padded = -(-n // 8) * 8 + 8
-  x = np.zeros((padded, 2), np.float32)
-  x[:n] = rng.random((n, 2))
-  got = infer._upscale_axis(jnp.asarray(x), infer._mirror_index(n, padded),
-                            infer._phase_weights(scale), axis=0)
-  want = resize.resize_matrix(n, n * scale, float(scale)) @ x[:n].astype(np.float64)
-  assert got.shape == (padded * scale, 2)
-  np.testing.assert_allclose(got[: n * scale], want, atol=1e-6, rtol=0)
-
-
 def test_uint8_colour_path_rounds_like_the_float_path(rng):
   # uint8 output is quantized inside the jitted call; the two compiled
   # programs may round the last float bit differently (fused multiply-adds),
@@ -218,12 +140,3 @@ def test_uint8_colour_path_rounds_like_the_float_path(rng):
   assert out.dtype == np.uint8 and out.flags.writeable and out.shape == (57, 69, 3)
   diff = np.abs(out.astype(int) - np.round(as_float * 255).astype(int))
   assert diff.max() <= 1 and np.mean(diff) < 0.01
-
-
-def test_fast_tanh_is_within_1e_6_of_tanh():
-  x = np.concatenate([np.linspace(-30, 30, 600_001), [0.0, 1e-30, -1e-8, 7.9, 7.91, 100.0]])
-  got = np.asarray(infer.fast_tanh(jnp.asarray(x, jnp.float32)), np.float64)
-  np.testing.assert_allclose(got, np.tanh(x.astype(np.float32).astype(np.float64)), atol=1e-6,
-                             rtol=0)
-  assert np.all(np.abs(got) <= 1.0)
-  assert np.isnan(infer.fast_tanh(jnp.float32(np.nan)))

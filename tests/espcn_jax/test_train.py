@@ -11,7 +11,9 @@ import jax
 import numpy as np
 import pytest
 
-from espcn_jax import checkpoint, train
+from espcn_jax import checkpoint, color, data, train
+from espcn_jax.configs import default
+from espcn_jax.configs import x3 as x3_recipe
 from tests.espcn_jax.helpers import tiny_config, write_images
 
 
@@ -35,6 +37,17 @@ def test_smoke_run_writes_checkpoints_metrics_and_model_info(image_dir, tmp_path
   params, loaded = checkpoint.load_model(tmp_path / "run", scale=3, channels=1)
   assert loaded["source"] == "best"
   assert params["conv1"]["kernel"].shape == (5, 5, 1, 8)
+
+
+def test_smoke_config_needs_no_shared_data(tmp_path):
+  # The README's smoke command must run in a fresh clone: embedded photos, no ../shared.
+  config = default.get_config("smoke")
+  assert (config.train_data, config.val_data) == ("samples", "samples")
+  assert x3_recipe.get_config("smoke").train_data.startswith("../shared/")   # recipes keep their data
+  with config.unlocked():
+    config.num_steps, config.progress_bar = 2, False
+  result = train.train_and_evaluate(config, tmp_path / "run")
+  assert np.isfinite(result["loss"]) and np.isfinite(result["val_psnr"])
 
 
 def test_training_reduces_the_loss(image_dir, tmp_path):
@@ -157,8 +170,6 @@ def test_half_written_metrics_line_does_not_break_resume(image_dir, tmp_path):
 
 
 def test_sampler_errors_surface_instead_of_hanging():
-  from espcn_jax import data
-
   class Broken(data.PatchSampler):
     def batch(self, step):
       raise RuntimeError("disk vanished")
@@ -188,7 +199,6 @@ def test_warm_start_copies_matching_layers_and_keeps_another_scales_last_layer(i
 
 
 def test_warm_started_rgb_model_reproduces_the_y_model_on_grey_images(image_dir):
-  from espcn_jax import color
   y_cfg = tiny_config(image_dir, scale=3)
   rgb_cfg = tiny_config(image_dir, scale=3, channels=3)
   source = _params(y_cfg, 1)

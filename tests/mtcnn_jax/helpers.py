@@ -1,6 +1,6 @@
 """Tiny generated face and landmark sets for the MTCNN training tests (no ../shared needed).
 
-Made from the embedded images of :mod:`mtcnn_jax.samples` (the public-domain
+Made from the embedded images of :mod:`mtcnn_jax.demo_faces` (the public-domain
 portrait and the collage of its face with exact boxes), halved in size so
 that mining compiles quickly. The landmark points are rough hand placements
 on the portrait: good enough for plumbing, not for accuracy.
@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from mtcnn_jax.configs import cascade
-from mtcnn_jax.samples import sample_faces
+from mtcnn_jax.demo_faces import HOPPER_BOX, sample_faces
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -52,7 +52,6 @@ def write_face_set(folder: pathlib.Path) -> pathlib.Path:
 
 def write_landmark_set(folder: pathlib.Path) -> pathlib.Path:
   """``folder/annotations.json``: the halved portrait and its mirror (train), and one test image."""
-  from mtcnn_jax.samples import HOPPER_BOX  # pylint: disable=import-outside-toplevel
   folder.mkdir(parents=True, exist_ok=True)
   (folder / "images").mkdir(exist_ok=True)
   hopper = _half(sample_faces()[0][1])

@@ -6,6 +6,7 @@ import os
 import pathlib
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -109,6 +110,15 @@ def test_load_params_is_cached_but_fresh():
   a, b = params_lib.load_params(), params_lib.load_params("published")
   assert a is not b and a["pnet"] is not b["pnet"]
   assert a["pnet"]["conv1"]["kernel"] is b["pnet"]["conv1"]["kernel"]
+
+
+def test_a_first_load_under_a_trace_caches_concrete_arrays():
+  params_lib.load_params.cache_clear()
+  jax.eval_shape(lambda: params_lib.load_params()["pnet"]["conv1"]["bias"])
+  bias = params_lib.load_params()["pnet"]["conv1"]["bias"]
+  assert isinstance(bias, jax.Array) and not isinstance(bias, jax.core.Tracer)
+  assert float(jax.jit(lambda: params_lib.load_params()["pnet"]["conv1"]["bias"].sum())()) == (
+      pytest.approx(float(np.sum(bias))))
 
 
 def test_save_load_round_trip_is_byte_identical(tmp_path):

@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 
 import mtcnn_jax
-from espcn_jax.image_io import read_image
+from espcn_mtcnn_common.image_io import read_image
 from mtcnn_jax import cascade as detect_lib
-from mtcnn_jax import evaluation
+from mtcnn_jax import agreement as agreement_lib
+from mtcnn_jax.annotations import load_annotations
+from mtcnn_jax.average_precision import evaluate_detections
+from mtcnn_jax.detection_files import load_detections
 from mtcnn_jax.params import load_params
 
 
@@ -107,8 +110,8 @@ def test_images_in_one_canvas_compile_once(hopper):
 
 def _agreement_with_facenet(shared_data, limit=None):
   root = shared_data / "faces" / "wider_val_dev"
-  annotations = evaluation.load_annotations(root / "annotations.json")[:limit]
-  _, _, reference = evaluation.load_detections(root / "reference" / "facenet_mtcnn.json")
+  annotations = load_annotations(root / "annotations.json")[:limit]
+  _, _, reference = load_detections(root / "reference" / "facenet_mtcnn.json")
   ours = {a.file: mtcnn_jax.detect(read_image(root / a.file, mode="rgb")) for a in annotations}
   ref = {a.file: reference[a.file] for a in annotations}
   return annotations, ours, ref
@@ -118,7 +121,7 @@ def test_parity_with_facenet_on_a_few_reference_images(shared_data):
   # A fast smoke check on 6 images (45-50 faces); the issue's targets are
   # asserted over all 293 images in the slow test below.
   _, ours, ref = _agreement_with_facenet(shared_data, limit=6)
-  agreement = evaluation.agreement(ours, ref, iou=0.5)
+  agreement = agreement_lib.agreement(ours, ref, iou=0.5)
   assert agreement["a_matched"] >= 0.85 and agreement["b_matched"] >= 0.8
   assert agreement["landmark_distance_median_px"] < 2.0
 
@@ -128,11 +131,11 @@ def test_parity_targets_on_the_whole_reference_set(shared_data):
   """Issue targets: AP >= facenet's - 0.01; >= 90% matched both ways at IoU 0.5;
   matched landmarks within 2 px (median)."""
   annotations, ours, ref = _agreement_with_facenet(shared_data)
-  agreement = evaluation.agreement(ours, ref, iou=0.5)
+  agreement = agreement_lib.agreement(ours, ref, iou=0.5)
   assert agreement["a_matched"] >= 0.9 and agreement["b_matched"] >= 0.9
   assert agreement["landmark_distance_median_px"] < 2.0
-  ap_ours = evaluation.evaluate_detections(annotations, ours, min_face=20)["ap"]
-  ap_ref = evaluation.evaluate_detections(annotations, ref, min_face=20)["ap"]
+  ap_ours = evaluate_detections(annotations, ours, min_face=20)["ap"]
+  ap_ref = evaluate_detections(annotations, ref, min_face=20)["ap"]
   assert ap_ours >= ap_ref - 0.01
 
 

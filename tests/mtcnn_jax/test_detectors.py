@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 import evaluate as evaluate_cli
-from mtcnn_jax import detectors, evaluation, run_eval
-from mtcnn_jax.samples import HOPPER_BOX, sample_faces
+from mtcnn_jax import detectors, run_eval
+from mtcnn_jax.demo_faces import HOPPER_BOX, sample_faces
+from mtcnn_jax.matching import iou_matrix
+from mtcnn_jax.params import WEIGHTS_DIR
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +24,7 @@ def test_frontal_cascades_find_the_portrait_face_with_a_score(hopper, name):
   out = detectors.make_detector(name)(hopper)
   assert out["boxes"].shape == (1, 4) and out["scores"].shape == (1,)
   assert out["landmarks"] is None
-  assert evaluation.iou_matrix(out["boxes"], HOPPER_BOX[None])[0, 0] > 0.5
+  assert iou_matrix(out["boxes"], HOPPER_BOX[None])[0, 0] > 0.5
 
 
 def test_profile_cascade_runs_on_the_mirror_too(hopper):
@@ -33,7 +36,7 @@ def test_profile_cascade_runs_on_the_mirror_too(hopper):
   if len(a["boxes"]):
     mirrored = np.stack([half.shape[1] - b["boxes"][:, 2], b["boxes"][:, 1],
                          half.shape[1] - b["boxes"][:, 0], b["boxes"][:, 3]], 1)
-    assert evaluation.iou_matrix(a["boxes"], mirrored).max(axis=1).min() > 0.9
+    assert iou_matrix(a["boxes"], mirrored).max(axis=1).min() > 0.9
 
 
 def test_unknown_and_missing_optional_detectors_are_clear_errors():
@@ -82,8 +85,6 @@ def test_comparison_on_the_embedded_default(tmp_path, capsys):
 
 def test_any_params_folder_is_an_mtcnn_detector_with_its_cards_settings(tmp_path):
   """``mtcnn:FOLDER`` (e.g. a training workdir's params/) and the card's detector settings."""
-  import shutil  # pylint: disable=import-outside-toplevel
-  from mtcnn_jax.params import WEIGHTS_DIR  # pylint: disable=import-outside-toplevel
   for name in ("pnet", "rnet", "onet"):
     shutil.copy(WEIGHTS_DIR / f"{name}.npz", tmp_path / f"{name}.npz")
   (tmp_path / "model_card.json").write_text(json.dumps({"detector": {"thresholds": [0.5, 0.6,

@@ -7,9 +7,11 @@ import shutil
 import pytest
 
 import evaluate
-from mtcnn_jax import detectors, export, params as params_lib, train
+from mtcnn_jax import detectors, export, params as params_lib, run_eval
+from mtcnn_jax.average_precision import evaluate_detections
 from mtcnn_jax.cascade import detect
-from mtcnn_jax.samples import sample_faces
+from mtcnn_jax.demo_faces import sample_faces
+from mtcnn_jax.params import NET_NAMES
 
 SHIPPED = params_lib.WEIGHTS_DIR / "wider600"
 
@@ -52,7 +54,7 @@ def test_export_ships_params_logs_and_the_reports_figures(tmp_path):
   assert card["results"]["mtcnn_demo"]["ap"] == scored[f"mtcnn:{workdir / 'params'}"]["ap"]
   assert card["results"]["for_comparison"]["haar_alt2"]["ap"] == scored["haar_alt2"]["ap"]
   assert f"mtcnn:{workdir / 'params'}" not in card["results"]["for_comparison"]
-  assert set(card["stages"]) == set(train.STAGES)          # the training card is kept
+  assert set(card["stages"]) == set(NET_NAMES)          # the training card is kept
   params_lib.load_params(out)
 
 
@@ -100,7 +102,7 @@ def test_shipped_cascade_is_a_named_detector_and_weights_value(tmp_path):
 
 def test_shipped_self_trained_cascade_card_says_how_it_was_made_and_what_it_scored():
   card = _card()
-  assert set(card["stages"]) == set(train.STAGES)
+  assert set(card["stages"]) == set(NET_NAMES)
   for stage in card["stages"].values():
     assert stage["num_steps"] > 0 and stage["train_seconds"] > 0 and stage["samples_total"] > 0
   assert "wider_train_subset" in card["data"]["faces"]
@@ -134,11 +136,10 @@ def _iou(a, b) -> float:
 @pytest.mark.slow
 def test_shipped_cascade_reproduces_its_card_on_wider_val_dev(shared_data):
   """About 1 minute: AP and landmark error on the data the card was scored on."""
-  from mtcnn_jax import evaluation, run_eval  # pylint: disable=import-outside-toplevel
   expected = _card()["results"]["mtcnn_wider600"]
   annotations, get_image, _ = run_eval.load_dataset(
       str(shared_data / "faces" / "wider_val_dev" / "annotations.json"))
   dets = run_eval.run_detector("mtcnn_wider600", annotations, get_image, progress=False,
                                min_face_size=20.0)
-  result = evaluation.evaluate_detections(annotations, dets, iou_threshold=0.5, min_face=20)
+  result = evaluate_detections(annotations, dets, iou_threshold=0.5, min_face=20)
   assert result["ap"] == pytest.approx(expected["ap"], abs=2e-4)

@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mtcnn_jax import evaluation as ev
 from mtcnn_jax import report
+from mtcnn_jax.annotations import ImageAnnotation
+from mtcnn_jax.average_precision import evaluate_detections
+from mtcnn_jax.landmark_error import evaluate_landmarks
 
 
 def _landmarks(box):
@@ -38,7 +40,7 @@ def _fake_set(num_images: int = 6, seed: int = 0):
     xs = np.linspace(5, w - 30, n)
     boxes = np.array([[x, 20.0 + 5 * k, x + 22, 48.0 + 5 * k] for k, x in enumerate(xs)])
     lms = np.stack([_landmarks(b) for b in boxes])
-    annotations.append(ev.ImageAnnotation(
+    annotations.append(ImageAnnotation(
         file=file, width=w, height=h, boxes=boxes,
         ignore=np.array([[0.0, h - 12.0, 12.0, h]]) if i == 0 else np.zeros((0, 4)),
         landmarks=lms))
@@ -62,20 +64,20 @@ def _fake_set(num_images: int = 6, seed: int = 0):
 @pytest.fixture(scope="module")
 def fake():
   annotations, images, dets = _fake_set()
-  curves = {name: ev.evaluate_detections(annotations, d) for name, d in dets.items()}
+  curves = {name: evaluate_detections(annotations, d) for name, d in dets.items()}
   # Input order deliberately not the AP order.
   curves = {n: curves[n] for n in ("silent", "noisy", "perfect")}
   rep = {"data": "tests/fake/annotations.json", "num_images": len(annotations), "min_face": None,
          "protocol": "WIDER-style greedy matching at IoU >= t, all-point AP", "detectors": {}}
   for name in curves:
-    r4 = ev.evaluate_detections(annotations, dets[name], iou_threshold=0.4)
+    r4 = evaluate_detections(annotations, dets[name], iou_threshold=0.4)
     r = curves[name]
     rep["detectors"][name] = {"ap": r["ap"], "ap@0.4": r4["ap"], "recall": r["max_recall"],
                               "precision": r["precision"],
                               "recall_at_fp_per_image": r["recall_at_fp_per_image"],
                               "median_ms": r["median_ms"],
                               "settings": {"detector": name, "thresholds": [0.6, 0.7, 0.7]}}
-  rep["detectors"]["perfect"]["landmark_nme"] = ev.evaluate_landmarks(
+  rep["detectors"]["perfect"]["landmark_nme"] = evaluate_landmarks(
       annotations, dets["perfect"])
   samples = []
   for ann in annotations[:3]:

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mtcnn_jax import evaluation, sampling, tfds_faces, train
-from mtcnn_jax.samples import HOPPER_BOX, sample_faces
+from mtcnn_jax import tfds_faces, train
+from mtcnn_jax.demo_faces import HOPPER_BOX, sample_faces
+from mtcnn_jax.matching import iou_matrix
+from mtcnn_jax.sampling.training_images import load_face_annotations, load_landmark_annotations
 from tests.mtcnn_jax import helpers
 
 
@@ -56,7 +58,7 @@ def test_wider_face_record_converts_boxes_and_applies_the_shared_ignore_rule():
 def test_box_from_landmarks_fits_a_hand_checked_face():
   box = tfds_faces.box_from_landmarks(helpers.HOPPER_POINTS, 600, 600)
   assert box[2] - box[0] == pytest.approx(box[3] - box[1])              # square
-  iou = evaluation.iou_matrix(np.array([box]), HOPPER_BOX[None])[0, 0]
+  iou = iou_matrix(np.array([box]), HOPPER_BOX[None])[0, 0]
   assert iou > 0.7, iou
   clipped = tfds_faces.box_from_landmarks(helpers.HOPPER_POINTS - 200, 600, 600)
   assert clipped[0] == 0.0 and clipped[1] == 0.0
@@ -82,7 +84,7 @@ def test_written_wider_face_split_loads_for_training_byte_for_byte(tmp_path):
   assert [e["file"] for e in entries] == ["images/train_000000.png", "images/train_000001.jpg"]
   for entry, example in zip(entries, examples):
     assert (tmp_path / entry["file"]).read_bytes() == example["image"]
-  images = sampling.load_face_annotations(path, min_face_side=20.0)
+  images = load_face_annotations(path, min_face_side=20.0)
   collage = sample_faces()[1][0]
   kept = collage.boxes[[3, 4, 5]]
   usable = kept[np.maximum(kept[:, 2] - kept[:, 0], kept[:, 3] - kept[:, 1]) >= 20]
@@ -96,15 +98,15 @@ def test_written_celeb_a_split_loads_as_landmark_faces(tmp_path):
            zip(tfds_faces.CELEB_A_POINTS, helpers.HOPPER_POINTS) for axis, v in zip("xy", p)}
   examples = [{"image": _encoded(hopper), "landmarks": marks}] * 2
   path = tfds_faces.write_annotations("celeb_a", "train", examples, tmp_path, progress=False)
-  faces = sampling.load_landmark_annotations(path, split="train")
+  faces = load_landmark_annotations(path, split="train")
   assert len(faces) == 2
   np.testing.assert_allclose(faces[0].points[0], np.round(helpers.HOPPER_POINTS))
   with pytest.raises(ValueError, match="no image of split 'test'"):
-    sampling.load_landmark_annotations(path, split="test")
+    load_landmark_annotations(path, split="test")
   # A sliced split records its base split, the one training asks for.
   sliced = tfds_faces.write_annotations("celeb_a", "train[:1]", examples[:1], tmp_path / "s",
                                         progress=False)
-  assert len(sampling.load_landmark_annotations(sliced, split="train")) == 1
+  assert len(load_landmark_annotations(sliced, split="train")) == 1
   assert tfds_faces.spec_split("tfds:celeb_a:test[:10%]") == "test"
   assert tfds_faces.spec_split("faces/annotations.json") is None
 

@@ -1,4 +1,4 @@
-"""MTCNN training: batches, the step, exact resume, data parallelism, export, bad states.
+"""MTCNN training: the step, exact resume, data parallelism, export, bad states.
 
 Runs use the tiny generated face set of ``helpers`` and the cascade config's
 ``smoke`` variant (a few steps of batch 20).
@@ -6,13 +6,16 @@ Runs use the tiny generated face set of ``helpers`` and the cascade config's
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mtcnn_jax import nets, params as params_lib, train
+from mtcnn_jax import detectors, nets, params as params_lib, train
+from mtcnn_jax.params import NET_NAMES
 from tests.mtcnn_jax import helpers
 
 
@@ -38,30 +41,6 @@ def _losses(stage_dir):
 
 
 # --------------------------------------------------------------------------- pieces
-
-
-def test_batch_composition_follows_the_ratio():
-  assert train.batch_composition(448, (3, 1, 1, 2)) == (192, 64, 64, 128)
-  assert train.batch_composition(640, (3, 1, 1, 0)) == (384, 128, 128, 0)
-  with pytest.raises(ValueError, match="multiple of 7"):
-    train.batch_composition(100, (3, 1, 1, 2))
-  with pytest.raises(ValueError, match="4 non-negative"):
-    train.batch_composition(10, (3, 1, 1))
-
-
-def test_stratified_batches_are_pure_and_cover_each_epoch():
-  labels = np.array([0] * 9 + [1] * 4 + [2] * 5, np.int8)
-  a = train.StratifiedBatches(labels, (3, 1, 1, 0), seed=7)
-  b = train.StratifiedBatches(labels, (3, 1, 1, 0), seed=7)
-  for step in (5, 0, 3):           # any order, fresh instance: the same batch
-    np.testing.assert_array_equal(a.indices(step), b.indices(step))
-  batch = a.indices(2)
-  np.testing.assert_array_equal(labels[batch], [0, 0, 0, 1, 2])
-  negatives = np.concatenate([a.indices(s)[:3] for s in range(3)])      # 9 = one epoch
-  np.testing.assert_array_equal(np.sort(negatives), np.arange(9))
-  assert not np.array_equal(a.indices(0), train.StratifiedBatches(labels, (3, 1, 1, 0), 8).indices(0))
-  with pytest.raises(ValueError, match="landmark samples"):
-    train.StratifiedBatches(labels, (3, 1, 1, 2), seed=0)
 
 
 @pytest.mark.parametrize("stage", ["pnet", "onet"])
@@ -174,9 +153,6 @@ def test_a_stage_trained_on_other_samples_is_not_resumed(face_set, cache_dir, st
 @pytest.mark.slow
 def test_train_py_trains_the_whole_cascade_which_then_detects(face_set, tmp_path):
   """``python train.py mtcnn`` end to end: mining with the trained stages, export, detection."""
-  import subprocess  # pylint: disable=import-outside-toplevel
-  import sys  # pylint: disable=import-outside-toplevel
-  from mtcnn_jax import detectors  # pylint: disable=import-outside-toplevel
   landmark_set = helpers.write_landmark_set(tmp_path / "landmarks")
   workdir = tmp_path / "run"
   done = subprocess.run(
@@ -187,7 +163,7 @@ def test_train_py_trains_the_whole_cascade_which_then_detects(face_set, tmp_path
   assert done.returncode == 0, done.stderr[-2000:]
   assert "onet_loss=" in done.stdout
   card = json.loads((workdir / "params" / "model_card.json").read_text())
-  assert set(card["stages"]) == set(train.STAGES)
+  assert set(card["stages"]) == set(NET_NAMES)
   assert card["stages"]["onet"]["samples"]["landmark"] > 0
   params_lib.load_params(workdir / "params")
   detect = detectors.make_detector(f"mtcnn:{workdir / 'params'}")

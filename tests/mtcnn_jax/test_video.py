@@ -16,7 +16,9 @@ from PIL import Image
 import mtcnn_jax
 from mtcnn_jax import boxes as box_ops
 from mtcnn_jax import video
-from mtcnn_jax.samples import HOPPER_BOX
+from espcn_mtcnn_common import video_io
+from espcn_mtcnn_common.demo_photo import grace_hopper
+from mtcnn_jax.demo_faces import HOPPER_BOX
 
 N_FRAMES, HEIGHT, WIDTH, FPS = 6, 96, 128, 12.0
 BATCH, MIN_FACE = 4, 40.0
@@ -27,7 +29,6 @@ FACE_HEIGHT = 70
 
 def _clip_frames() -> tuple[list[np.ndarray], np.ndarray]:
   """Frames uint8 ``[N, HEIGHT, WIDTH, 3]`` and the true face box of each ``[N, 4]``."""
-  from espcn_jax.samples import grace_hopper  # pylint: disable=import-outside-toplevel
   x0, y0, x1, y1 = REGION
   scale = FACE_HEIGHT / (y1 - y0)
   face_w = round((x1 - x0) * scale)
@@ -81,7 +82,7 @@ def test_cli_writes_one_json_record_per_frame_and_the_annotated_video(clip, tmp_
     assert _best_iou(np.asarray(record["boxes"]), true_box) > 0.6
     assert record["scores"][0] > 0.9
     assert np.asarray(record["landmarks"]).shape == (1, 5, 2)
-  annotated = list(video.read_frames(out))
+  annotated = list(video_io.read_frames(out))
   assert len(annotated) == N_FRAMES and annotated[0].shape == (HEIGHT, WIDTH, 3)
   # FFV1 is lossless: the drawn box outline comes back pure green, inside the frame.
   frames, _ = _clip_frames()
@@ -94,7 +95,7 @@ def test_cli_writes_one_json_record_per_frame_and_the_annotated_video(clip, tmp_
 
 def test_stream_equals_detect_batch_and_compiles_once(clip):
   path, _ = clip
-  decoded = list(video.read_frames(path))
+  decoded = list(video_io.read_frames(path))
   video.detect_stream(decoded[:1], lambda *_: None, batch_size=BATCH, min_face_size=MIN_FACE)
   found = []
   stats = video.detect_stream(decoded, lambda frame, faces: found.append(faces),

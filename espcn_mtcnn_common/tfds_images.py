@@ -184,7 +184,7 @@ def _make_builder(name: str, version: str, files: list[pathlib.Path],
 
     name = dataset_name
     VERSION = tfds.core.Version(version)
-    RELEASE_NOTES = {version: "Built by espcn_jax.tfds_data."}
+    RELEASE_NOTES = {version: "Built by espcn_mtcnn_common.tfds_images."}
     # TFDS looks for a checksums file next to the builder's module, which
     # needs the `importlib_resources` backport when the builder lives in a
     # package; a builder made on the fly has no such file anyway.

@@ -1,4 +1,4 @@
-"""Tests of espcn_jax.tfds_data: TFDS image datasets without TensorFlow."""
+"""Tests of espcn_mtcnn_common.tfds_images: TFDS image datasets without TensorFlow."""
 from __future__ import annotations
 
 import io
@@ -10,7 +10,7 @@ from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
 
-from espcn_jax import tfds_data
+from espcn_mtcnn_common import tfds_images
 
 
 def _write_images(folder: pathlib.Path) -> dict[str, np.ndarray]:
@@ -36,16 +36,16 @@ def _mtimes(root: pathlib.Path) -> dict[str, int]:
 def test_round_trip_is_pixel_exact(tmp_path):
   images = _write_images(tmp_path / "hr")
   data_dir = tmp_path / "tfds"
-  name = tfds_data.build_image_folder_dataset(tmp_path / "hr", data_dir,
+  name = tfds_images.build_image_folder_dataset(tmp_path / "hr", data_dir,
                                               name="tiny_set")
   assert name == "tiny_set"
-  loaded = tfds_data.load_tfds_images(name, data_dir=data_dir)
+  loaded = tfds_images.load_tfds_images(name, data_dir=data_dir)
   assert [n for n, _ in loaded] == ["a_rgb", "b_grey", "c_rgb"]
   for stem, image in loaded:
     assert image.dtype == np.uint8
     np.testing.assert_array_equal(image, images[stem])
   # Same through the explicit key and a versioned name.
-  loaded = tfds_data.load_tfds_images("tiny_set:1.0.0", split="train",
+  loaded = tfds_images.load_tfds_images("tiny_set:1.0.0", split="train",
                                       data_dir=str(data_dir), image_key="image")
   np.testing.assert_array_equal(loaded[1][1], images["b_grey"])
   # Neither building nor reading needed TensorFlow.
@@ -55,61 +55,61 @@ def test_round_trip_is_pixel_exact(tmp_path):
 def test_second_build_reuses_the_dataset(tmp_path):
   _write_images(tmp_path / "hr")
   data_dir = tmp_path / "tfds"
-  name = tfds_data.build_image_folder_dataset(tmp_path / "hr", data_dir)
+  name = tfds_images.build_image_folder_dataset(tmp_path / "hr", data_dir)
   before = _mtimes(data_dir)
-  assert tfds_data.build_image_folder_dataset(tmp_path / "hr", data_dir) == name
+  assert tfds_images.build_image_folder_dataset(tmp_path / "hr", data_dir) == name
   assert _mtimes(data_dir) == before
 
 
 def test_changed_folder_is_not_silently_reused(tmp_path):
   _write_images(tmp_path / "hr")
   data_dir = tmp_path / "tfds"
-  tfds_data.build_image_folder_dataset(tmp_path / "hr", data_dir)
+  tfds_images.build_image_folder_dataset(tmp_path / "hr", data_dir)
   Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / "hr" / "d.png")
   with pytest.raises(ValueError, match="other image files"):
-    tfds_data.build_image_folder_dataset(tmp_path / "hr", data_dir)
+    tfds_images.build_image_folder_dataset(tmp_path / "hr", data_dir)
 
 
 def test_default_name_is_sanitized_folder_name(tmp_path):
   _write_images(tmp_path / "My HR-Images 2")
-  name = tfds_data.build_image_folder_dataset(tmp_path / "My HR-Images 2",
+  name = tfds_images.build_image_folder_dataset(tmp_path / "My HR-Images 2",
                                               tmp_path / "tfds")
   assert name == "my_hr_images_2"
-  assert len(tfds_data.load_tfds_images(name, data_dir=tmp_path / "tfds")) == 3
+  assert len(tfds_images.load_tfds_images(name, data_dir=tmp_path / "tfds")) == 3
 
 
 def test_bad_names_are_rejected(tmp_path):
   _write_images(tmp_path / "hr")
   for bad in ("Not-Snake", "mnist"):  # invalid; registered TFDS dataset
     with pytest.raises(ValueError, match=bad):
-      tfds_data.build_image_folder_dataset(tmp_path / "hr", tmp_path / "tfds",
+      tfds_images.build_image_folder_dataset(tmp_path / "hr", tmp_path / "tfds",
                                            name=bad)
 
 
 def test_folder_errors(tmp_path):
   with pytest.raises(ValueError, match="does not exist"):
-    tfds_data.build_image_folder_dataset(tmp_path / "missing", tmp_path / "d")
+    tfds_images.build_image_folder_dataset(tmp_path / "missing", tmp_path / "d")
   (tmp_path / "empty").mkdir()
   with pytest.raises(ValueError, match="no images"):
-    tfds_data.build_image_folder_dataset(tmp_path / "empty", tmp_path / "d")
+    tfds_images.build_image_folder_dataset(tmp_path / "empty", tmp_path / "d")
   (tmp_path / "text").mkdir()
   (tmp_path / "text" / "a.txt").write_text("x")
   with pytest.raises(ValueError, match="no images"):
-    tfds_data.build_image_folder_dataset(tmp_path / "text", tmp_path / "d")
+    tfds_images.build_image_folder_dataset(tmp_path / "text", tmp_path / "d")
 
 
 def test_unreadable_image_is_named(tmp_path):
   _write_images(tmp_path / "hr")
   (tmp_path / "hr" / "broken.jpg").write_bytes(b"definitely not a jpeg")
   with pytest.raises(ValueError, match="broken.jpg"):
-    tfds_data.build_image_folder_dataset(tmp_path / "hr", tmp_path / "tfds")
+    tfds_images.build_image_folder_dataset(tmp_path / "hr", tmp_path / "tfds")
 
 
 def test_not_prepared_dataset_errors_without_download(tmp_path):
   data_dir = tmp_path / "empty_data_dir"
   for name in ("no_such_set", "div2k/bicubic_x3"):  # unknown; registered
     with pytest.raises(ValueError) as info:
-      tfds_data.load_tfds_images(name, split="validation", data_dir=data_dir)
+      tfds_images.load_tfds_images(name, split="validation", data_dir=data_dir)
     message = str(info.value)
     assert name in message and "validation" in message
     assert str(data_dir) in message
@@ -118,13 +118,13 @@ def test_not_prepared_dataset_errors_without_download(tmp_path):
 
 def test_image_key_must_be_an_image_feature(tmp_path):
   _write_images(tmp_path / "hr")
-  name = tfds_data.build_image_folder_dataset(tmp_path / "hr", tmp_path / "d")
+  name = tfds_images.build_image_folder_dataset(tmp_path / "hr", tmp_path / "d")
   with pytest.raises(ValueError, match="not an image feature"):
-    tfds_data.load_tfds_images(name, data_dir=tmp_path / "d", image_key="name")
+    tfds_images.load_tfds_images(name, data_dir=tmp_path / "d", image_key="name")
 
 
 def test_parse_tfds_spec():
-  parse = tfds_data.parse_tfds_spec
+  parse = tfds_images.parse_tfds_spec
   assert parse("tfds:div2k/bicubic_x3:validation") == ("div2k/bicubic_x3",
                                                         "validation")
   assert parse("tfds:my_set") == ("my_set", "train")
@@ -146,7 +146,7 @@ def test_fixed_channel_features_decode_like_tfds():
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     feature = tfds.features.Image(shape=(None, None, channels))
-    decoded = tfds_data._decode_image(  # pylint: disable=protected-access
+    decoded = tfds_images._decode_image(  # pylint: disable=protected-access
         feature, buffer.getvalue(), "test")
     assert decoded.dtype == np.uint8
     np.testing.assert_array_equal(decoded, pixels)
@@ -161,7 +161,7 @@ def test_rgba_and_grey_alpha_tfds_images_feed_the_sr_pipeline(tmp_path, monkeypa
   rgba = np.random.default_rng(0).integers(0, 256, (30, 33, 4), dtype=np.uint8)
   Image.fromarray(rgba, "RGBA").save(folder / "a.png")
   Image.fromarray(rgba[..., :2], "LA").save(folder / "b.png")
-  name = tfds_data.build_image_folder_dataset(folder, tmp_path / "tfds")
+  name = tfds_images.build_image_folder_dataset(folder, tmp_path / "tfds")
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -1,4 +1,4 @@
-"""The CLIs' persistent compilation cache (espcn_jax/compile_cache.py).
+"""The persistent compilation cache of the CLIs (espcn_mtcnn_common/compile_cache.py).
 
 The round trips run in child processes: a cache only matters across processes,
 and this test process keeps the cache off (conftest sets the variable to "off").
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from espcn_jax import compile_cache
+from espcn_mtcnn_common import compile_cache
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 # XLA:CPU rejects every entry on some Intel hosts (jax-ml/jax#38445); the cache then
@@ -24,7 +24,7 @@ _REJECTED = "doesn't match the machine type for execution"
 _ROUND_TRIP = """
 import sys
 import jax, jax.numpy as jnp, numpy as np
-from espcn_jax import compile_cache
+from espcn_mtcnn_common import compile_cache
 hits = []
 jax.monitoring.register_event_listener(
     lambda event, **kw: hits.append(event) if event.endswith("cache_hits") else None)

@@ -1,4 +1,4 @@
-"""Tests of espcn_jax.image_io: reading/writing images with clear errors.
+"""Tests of espcn_mtcnn_common.image_io: reading/writing images with clear errors.
 
 Every file is generated in ``tmp_path`` with NumPy and PIL (or written byte by
 byte for corrupt files); the expected pixels are the arrays that were written,
@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from espcn_jax import image_io
-from espcn_jax.image_io import ImageError
+from espcn_mtcnn_common import image_io
+from espcn_mtcnn_common.image_io import ImageError
 
 
 def _png_bytes_with_header(width: int, height: int) -> bytes:

@@ -14,8 +14,10 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from PIL import Image
 
-from mtcnn_jax.evaluation import ImageAnnotation
+from espcn_mtcnn_common.demo_photo import grace_hopper
+from mtcnn_jax.annotations import ImageAnnotation
 
 __all__ = ["sample_faces", "HOPPER_BOX"]
 
@@ -27,13 +29,12 @@ _PLACEMENTS = ((0.60, False, 20, 40), (0.42, True, 230, 60), (0.30, False, 400, 
                (0.22, True, 520, 260), (0.16, False, 330, 320), (0.12, True, 120, 360))
 
 
-def _hopper() -> np.ndarray:
-  from espcn_jax.samples import grace_hopper  # pylint: disable=import-outside-toplevel
-  return grace_hopper()
-
-
 def _collage(hopper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  from PIL import Image  # pylint: disable=import-outside-toplevel
+  """The 640x480 collage of six rescaled, partly mirrored copies of the portrait's face.
+
+  Returns:
+    ``(uint8 [480, 640, 3] image, float64 [6, 4] face boxes)``.
+  """
   rng = np.random.default_rng(0)
   yy, xx = np.mgrid[:480, :640] / 480.0
   base = np.stack([0.35 + 0.2 * xx, 0.45 + 0.15 * yy, 0.55 - 0.1 * xx], -1)
@@ -58,7 +59,7 @@ def _collage(hopper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=1)
 def _cached():
-  hopper = _hopper()
+  hopper = grace_hopper()
   collage, boxes = _collage(hopper)
   return hopper, collage, boxes
 
