@@ -359,7 +359,7 @@ def _initial_state(config, stage: str, replicated, manager: ocp.CheckpointManage
 
 
 class _MetricsWriter:
-  """This session's step metrics: kept on the device between log points, then fetched,
+  """A stage's step metrics since it (re)started: kept on the device between log points, then fetched,
   checked, averaged and written to ``metrics.jsonl`` and the progress bar."""
 
   def __init__(self, stage: str, stage_dir: pathlib.Path, stage_config, start: int):
