@@ -359,8 +359,8 @@ def _initial_state(config, stage: str, replicated, manager: ocp.CheckpointManage
 
 
 class _MetricsWriter:
-  """A stage's step metrics since it (re)started: kept on the device between log points, then fetched,
-  checked, averaged and written to ``metrics.jsonl`` and the progress bar."""
+  """A stage's step metrics since it (re)started: kept on the device between log points,
+  then fetched, checked, averaged and written to ``metrics.jsonl`` and the progress bar."""
 
   def __init__(self, stage: str, stage_dir: pathlib.Path, stage_config, start: int):
     self.stage, self.stage_dir = stage, stage_dir
