@@ -12,6 +12,11 @@ computes ``BAND_CHAINS`` bands side by side, as independent chains that
 XLA's runtime spreads over the cores. tanh runs as :func:`fast_tanh`.
 ``benchmarks/README.md`` has the measurements behind these choices;
 ``python benchmarks/espcn_realtime_bench.py --ablation`` re-measures them.
+
+These are CPU timings: :func:`espcn_mtcnn_common.conv_impl.resolve_conv_impl` is how
+:mod:`espcn_jax.infer` uses this path on CPU only (``conv_impl="auto"``) and
+the plain whole-frame ``ESPCN.apply`` elsewhere. GPU and TPU timings of the
+two have not been measured yet.
 """
 from __future__ import annotations
 

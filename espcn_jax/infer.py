@@ -3,10 +3,15 @@
 Inputs are zero-padded up to a *bucket* (height and width rounded up to a
 multiple of ``bucket``) with a validity mask that is applied after each
 layer, so a padded image gives exactly the unpadded result and all images in
-one bucket share one compiled function. The network runs as
-:func:`espcn_jax.banded.banded_apply` (row bands, the same function as
-``ESPCN.apply`` to float rounding). For colour images and Y-channel models,
-Cb/Cr are upscaled with MATLAB bicubic (:mod:`espcn_jax.resize_jax`) inside
+one bucket share one compiled function. On CPU the network runs as
+:func:`espcn_jax.banded.banded_apply` (row bands and a rational tanh, the
+same function as ``ESPCN.apply`` to float rounding; chosen from CPU timings,
+``benchmarks/README.md``); on other backends as the plain whole-frame
+``ESPCN.apply`` (XLA's convolutions and tanh), whose GPU and TPU speed
+relative to the bands has not been measured yet. ``conv_impl`` (``"auto"``
+by default, ``"cpu_tuned"``, ``"xla"``; see
+:func:`espcn_mtcnn_common.conv_impl.resolve_conv_impl`) chooses. For colour images and
+Y-channel models, Cb/Cr are upscaled with MATLAB bicubic (:mod:`espcn_jax.resize_jax`) inside
 the same jitted calls, and the colour conversion
 (:func:`espcn_jax.color.rgb_to_ycbcr_planes`) and the rounding too.
 """
@@ -21,6 +26,7 @@ import numpy as np
 from espcn_jax import color, resize_jax
 from espcn_jax.banded import banded_apply
 from espcn_jax.model import ESPCN, spec_from_params
+from espcn_mtcnn_common.conv_impl import resolve_conv_impl
 
 __all__ = ["bucket_shape", "super_resolve", "upscale", "DEFAULT_BUCKET"]
 
@@ -54,10 +60,17 @@ def _reference_forward(params, x, mask, *, activation, centre):
   return _model(params, activation, centre).apply({"params": params}, x, mask)
 
 
-@functools.partial(jax.jit, static_argnames=("activation", "centre"))
-def _forward(params, x, mask, *, activation, centre):
-  """``x``: ``[B, H, W, C]`` padded, ``mask``: ``[B, H, W, 1]`` -> ``[B, H*r, W*r, C]`` in [0, 1]."""
-  return banded_apply(params, x, mask, activation=activation, centre=centre, clip=True)
+@functools.partial(jax.jit, static_argnames=("activation", "centre", "conv_impl"))
+def _forward(params, x, mask, *, activation, centre, conv_impl="auto"):
+  """``x``: ``[B, H, W, C]`` padded, ``mask``: ``[B, H, W, 1]`` -> ``[B, H*r, W*r, C]`` in [0, 1].
+
+  ``conv_impl`` resolving to ``"cpu_tuned"``: :func:`banded_apply`; ``"xla"``:
+  the whole-frame ``ESPCN.apply``, clipped (padding rows hold bias-only
+  values, not zeros; callers crop them).
+  """
+  if resolve_conv_impl(conv_impl) == "cpu_tuned":
+    return banded_apply(params, x, mask, activation=activation, centre=centre, clip=True)
+  return jnp.clip(_model(params, activation, centre).apply({"params": params}, x, mask), 0.0, 1.0)
 
 
 @jax.jit
@@ -94,11 +107,13 @@ def _merge_chroma(y, cbcr, row_mirror, col_mirror, *, scale: int, quantize: bool
   return out
 
 
-def _forward_ycbcr(params, image, mask, row_mirror, col_mirror, *, activation, centre):
+def _forward_ycbcr(params, image, mask, row_mirror, col_mirror, *, activation, centre,
+                   conv_impl):
   """RGB through YCbCr: Y by ESPCN, Cb/Cr by bicubic, back to RGB.
 
-  Three jitted calls (colour split; the banded network, as ``super_resolve``
-  runs it; chroma upscaling and the merge), each compiled once per bucket.
+  Three jitted calls (colour split; the network, as ``super_resolve`` runs
+  it, banded on CPU; chroma upscaling and the merge), each compiled once per
+  bucket.
   As one jitted function it measured 23% slower (50.5 vs 39.1 ms for
   640x360 -> 1080p on the project's 2-core CPU): in traces of it the band
   loop ran on a thread-pool thread, where each band's 5x5 convolution took
@@ -111,13 +126,14 @@ def _forward_ycbcr(params, image, mask, row_mirror, col_mirror, *, activation, c
     image: ``[H, W, 3]`` RGB padded to the bucket; uint8, or float32 in [0, 1].
     mask: ``[H, W, 1]`` float32.
     row_mirror, col_mirror: as in :func:`_merge_chroma`.
+    conv_impl: the network's form, as in :func:`_forward`.
 
   Returns:
     RGB ``[H*r, W*r, 3]``, clipped: uint8 (rounded) for uint8 input, else
     float32 in [0, 1].
   """
   y, cbcr = _split_ycbcr(image)
-  y = _forward(params, y, mask[None], activation=activation, centre=centre)
+  y = _forward(params, y, mask[None], activation=activation, centre=centre, conv_impl=conv_impl)
   return _merge_chroma(y, cbcr, row_mirror, col_mirror, scale=spec_from_params(params)["scale"],
                        quantize=image.dtype == np.uint8)
 
@@ -130,7 +146,8 @@ def _check_params(params, scale: int | None):
 
 
 def super_resolve(params, lr: np.ndarray, *, activation: str = "tanh", centre: float = 0.5,
-                  bucket: int = DEFAULT_BUCKET, scale: int | None = None) -> np.ndarray:
+                  bucket: int = DEFAULT_BUCKET, scale: int | None = None,
+                  conv_impl: str = "auto") -> np.ndarray:
   """Run ESPCN on one image in model space.
 
   Args:
@@ -140,11 +157,20 @@ def super_resolve(params, lr: np.ndarray, *, activation: str = "tanh", centre: f
       (see :class:`espcn_jax.model.ESPCN`; a checkpoint's ``model.json`` has them).
     bucket: padding multiple; sizes in one bucket share a compiled function.
     scale: optional check that the params are for this scale.
+    conv_impl: ``"auto"`` (default: the row bands tuned on XLA:CPU when
+      ``jax.default_backend() == "cpu"``, the plain ``ESPCN.apply``
+      elsewhere; GPU/TPU timings not measured yet), ``"cpu_tuned"`` or
+      ``"xla"``. Both compute the same function (differences below 1e-5).
 
   Returns:
     float32 ``[h*r, w*r, C]``, clipped to [0, 1] (not quantized).
+
+  Raises:
+    ValueError: bad input shape, params for another scale, or an unknown
+      ``conv_impl``.
   """
   spec = _check_params(params, scale)
+  conv_impl = resolve_conv_impl(conv_impl)
   lr = np.asarray(lr, np.float32)
   if lr.ndim == 2:
     lr = lr[..., None]
@@ -153,7 +179,7 @@ def super_resolve(params, lr: np.ndarray, *, activation: str = "tanh", centre: f
   h, w = lr.shape[:2]
   shape = bucket_shape(h, w, bucket)
   out = _forward(params, _pad_to(lr, shape)[None], _mask(h, w, shape)[None],
-                 activation=activation, centre=float(centre))
+                 activation=activation, centre=float(centre), conv_impl=conv_impl)
   r = spec["scale"]
   # Crop on the host (a view) and copy: a fresh writable array, as before.
   return np.array(np.asarray(out)[0, : h * r, : w * r])
@@ -174,7 +200,8 @@ def _checked_image(image) -> np.ndarray:
 
 
 def upscale(params, image, *, activation: str = "tanh", centre: float = 0.5,
-            scale: int | None = None, bucket: int = DEFAULT_BUCKET) -> np.ndarray:
+            scale: int | None = None, bucket: int = DEFAULT_BUCKET,
+            conv_impl: str = "auto") -> np.ndarray:
   """Super-resolve a photo: RGB in, RGB out.
 
   With a Y-channel model (C = 1), Y goes through ESPCN and Cb/Cr are
@@ -191,11 +218,14 @@ def upscale(params, image, *, activation: str = "tanh", centre: float = 0.5,
       and the shipped model cards have them).
     scale: optional check that the params are for this scale.
     bucket: padding multiple for the compiled shapes.
+    conv_impl: the network's form, as in :func:`super_resolve` (default
+      ``"auto"``: CPU-tuned row bands on CPU, plain ``ESPCN.apply`` elsewhere).
 
   Returns:
     ``[H*r, W*r, 3]`` (or ``[H*r, W*r]``), uint8 for uint8 input, else float32.
   """
   spec = _check_params(params, scale)
+  conv_impl = resolve_conv_impl(conv_impl)
   x = _checked_image(image)
   was_uint8 = x.dtype == np.uint8
   if x.ndim == 3 and x.shape[-1] == 1:
@@ -213,13 +243,14 @@ def upscale(params, image, *, activation: str = "tanh", centre: float = 0.5,
     out = _forward_ycbcr(params, _pad_to(x, shape), _mask(h, w, shape),
                          resize_jax.mirror_index(h, shape[0]),
                          resize_jax.mirror_index(w, shape[1]),
-                         activation=activation, centre=float(centre))
+                         activation=activation, centre=float(centre), conv_impl=conv_impl)
     return np.array(np.asarray(out)[: h * r, : w * r])
   if was_uint8:
     x = x.astype(np.float32) / 255.0
   model_in = np.repeat(x[..., None], 3, -1) if grey and spec["channels"] == 3 else (
       x[..., None] if grey else x)
-  out = super_resolve(params, model_in, activation=activation, centre=centre, bucket=bucket)
+  out = super_resolve(params, model_in, activation=activation, centre=centre, bucket=bucket,
+                      conv_impl=conv_impl)
   if grey and spec["channels"] == 3:
     out = out.mean(axis=-1)
   elif grey:

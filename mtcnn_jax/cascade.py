@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from espcn_mtcnn_common.conv_impl import resolve_conv_impl
 from mtcnn_jax import boxes as box_ops
 from mtcnn_jax import pyramid
 from mtcnn_jax.nets import ONet, PNet, RNet
@@ -62,6 +63,13 @@ class DetectorConfig:
     nms_plus_one: NMS overlaps with MATLAB's inclusive-pixel ``+1`` areas (the
       original; suppresses more) or continuous areas (default: what both
       facenet-pytorch and ipazc do, and what the parity targets are measured on).
+    conv_impl: the nets' convolution forms, one of
+      :data:`espcn_mtcnn_common.conv_impl.CONV_IMPLS`. ``"auto"`` (default): the forms
+      tuned on XLA:CPU (and P-Net in row bands, :func:`pnet_in_row_bands`)
+      when ``jax.default_backend() == "cpu"``, plain XLA convolutions on the
+      whole pyramid level elsewhere (GPU and TPU timings of the two have not
+      been measured yet). ``"cpu_tuned"`` or ``"xla"`` forces one. Same
+      params and detections either way (float rounding aside).
   """
   min_face_size: float = 20.0
   factor: float = 0.709
@@ -76,6 +84,7 @@ class DetectorConfig:
   onet_chunk: int = 16
   resize: str = "area"
   nms_plus_one: bool = False
+  conv_impl: str = "auto"
 
 
 class Detections(NamedTuple):
@@ -153,11 +162,14 @@ PNET_ROW_BANDS = 3
 PNET_BAND_MIN_ROWS = 80
 
 
-def pnet_in_row_bands(pnet_params, x, valid_size, bands: int | None = None):
-  """``PNet().apply`` on ``x [1, H, W, 3]`` computed as ``bands`` row bands.
+def pnet_in_row_bands(pnet_params, x, valid_size, bands: int | None = None,
+                      conv_impl: str = "auto"):
+  """``PNet(conv_impl=conv_impl).apply`` on ``x [1, H, W, 3]``, as ``bands`` row bands.
 
   ``bands=None``: ``PNET_ROW_BANDS`` for levels with at least
-  ``PNET_BAND_MIN_ROWS`` rows of cells, else one (the cascade's rule).
+  ``PNET_BAND_MIN_ROWS`` rows of cells, else one (the cascade's rule); the
+  bands are a CPU speed trick, so with ``conv_impl`` resolving to ``"xla"``
+  (see :func:`espcn_mtcnn_common.conv_impl.resolve_conv_impl`) it is one band, the whole level.
 
   Output cell row ``i`` sees input rows ``[2i, 2i + 12)``, so the band of cell
   rows ``[a, b)`` needs input rows ``[2a, 2b + 10)``; even starts keep the 2x2
@@ -171,11 +183,13 @@ def pnet_in_row_bands(pnet_params, x, valid_size, bands: int | None = None):
   h = x.shape[1]
   cells = pyramid.pnet_output_size(h)
   if bands is None:
-    bands = PNET_ROW_BANDS if cells >= PNET_BAND_MIN_ROWS else 1
+    tuned = resolve_conv_impl(conv_impl) == "cpu_tuned"
+    bands = PNET_ROW_BANDS if tuned and cells >= PNET_BAND_MIN_ROWS else 1
   bands = max(1, min(bands, cells))
   cuts = [round(cells * k / bands) for k in range(bands + 1)]
-  parts = [PNet().apply({"params": pnet_params}, x[:, 2 * a: min(2 * b + 10, h)],
-                        valid_size=(valid_size[0] - 2 * a, valid_size[1]))
+  pnet = PNet(conv_impl=conv_impl)
+  parts = [pnet.apply({"params": pnet_params}, x[:, 2 * a: min(2 * b + 10, h)],
+                      valid_size=(valid_size[0] - 2 * a, valid_size[1]))
            for a, b in zip(cuts[:-1], cuts[1:])]
   return tuple(jnp.concatenate(p, axis=1) for p in zip(*parts))
 
@@ -195,7 +209,8 @@ def _stage1(pnet_params, image, height, width, config: DetectorConfig, table=Non
     shape = pyramid.level_shape(image.shape[0], image.shape[1], scale)
     level, vh, vw = pyramid.resize_region(image, height, width, shape, scale,
                                           method=config.resize, table=table)
-    prob, offsets = pnet_in_row_bands(pnet_params, _normalize(level)[None], (vh, vw))
+    prob, offsets = pnet_in_row_bands(pnet_params, _normalize(level)[None], (vh, vw),
+                                      conv_impl=config.conv_impl)
     # No more slots than the level has cells: small levels stay small.
     b, s, o, v = pyramid.candidate_boxes(prob[0], offsets[0], vh, vw, scale,
                                          config.thresholds[0],
@@ -218,7 +233,7 @@ def _crop_and_apply(net, params, image, height, width, size, config, table):
   """``boxes [n, 4] -> net(normalised size x size crops)`` (one chunk)."""
   def run(boxes):
     crops = pyramid.crop_and_resize(image, height, width, boxes, size, config.resize, table)
-    return net().apply({"params": params}, _normalize(crops))
+    return net(conv_impl=config.conv_impl).apply({"params": params}, _normalize(crops))
   return run
 
 
@@ -267,6 +282,7 @@ def detect_padded(params, image, height, width, config: DetectorConfig = Detecto
   """
   if config.resize not in pyramid.RESIZE_METHODS:
     raise ValueError(f"resize must be one of {pyramid.RESIZE_METHODS}, got {config.resize!r}")
+  resolve_conv_impl(config.conv_impl)     # refuses unknown values before any work
   table = pyramid.summed_area_table(image, height, width) if config.resize == "area" else None
   b, _, v, overflow1 = _stage1(params["pnet"], image, height, width, config, table)
   b, v, overflow2 = _stage2(params["rnet"], image, height, width, b, v, config, table)
@@ -355,6 +371,9 @@ def _resolve(params, config, kwargs) -> tuple[dict, DetectorConfig]:
     if unknown:
       raise TypeError(f"unknown detector settings: {sorted(unknown)}")
     config = dataclasses.replace(config, **kwargs)
+  # Validated (a clear ValueError before any tracing) and resolved here, so
+  # that "auto" shares the compiled cascade of the form it stands for.
+  config = dataclasses.replace(config, conv_impl=resolve_conv_impl(config.conv_impl))
   # The config is a jit static argument, so it must be hashable: lists and
   # arrays of thresholds become tuples of floats.
   config = dataclasses.replace(config, **{
@@ -373,7 +392,8 @@ def detect(image, *, params=None, config: DetectorConfig = DetectorConfig(),
       are accepted (grey is repeated, alpha ignored).
     params: ``{"pnet", "rnet", "onet"}``; default: the published weights.
     config: :class:`DetectorConfig`; keyword ``settings`` override its fields,
-      e.g. ``detect(img, min_face_size=40, thresholds=(0.6, 0.7, 0.8))``.
+      e.g. ``detect(img, min_face_size=40, thresholds=(0.6, 0.7, 0.8))`` or
+      ``detect(img, conv_impl="xla")`` (see ``DetectorConfig.conv_impl``).
     max_image_side: larger images are downscaled first (bounded memory).
 
   Returns:

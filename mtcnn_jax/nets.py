@@ -13,6 +13,19 @@ All nets take NHWC float32 RGB that is already normalised as
 ``(x - 127.5) * 0.0078125`` (i.e. about [-1, 1]). The face probability is the
 softmax of the two-way classification head at index 1 (index 0 = not face).
 
+Convolution forms (``conv_impl``, an attribute of every net): the
+convolutions feeding the poolings run as :class:`BlockConv` (P-Net's conv1
+with its 2x2 pooling), :class:`PatchConv` and :class:`SideBySideConv` (R-Net's
+and O-Net's first two), forms chosen from XLA:CPU timings
+(``benchmarks/README.md``; ``python benchmarks/mtcnn_stages.py``). They are
+used on CPU only: ``"auto"`` (the default) picks them when
+``jax.default_backend() == "cpu"`` and plain ``nn.Conv`` (XLA's convolution)
+on any other backend; ``"cpu_tuned"`` and ``"xla"`` force one or the other.
+The choice is made in Python at trace time (no retracing per input), and
+both forms have the same parameter tree and compute the same function (float
+rounding aside). GPU and TPU timings of the two forms have not been measured
+yet: ``"xla"`` off CPU is the neutral default, not a measured choice.
+
 Param tree (all float32; ``C`` = that layer's output channels)::
 
   PNet: conv1..conv3 {kernel [3,3,Cin,C], bias [C]}, prelu1..prelu3 {alpha [C]},
@@ -29,6 +42,8 @@ import functools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from espcn_mtcnn_common.conv_impl import resolve_conv_impl
 
 __all__ = ["ChannelPReLU", "PatchConv", "SideBySideConv", "BlockConv", "max_pool_ceil",
            "pool_out_size", "flatten_whc", "PNet", "RNet", "ONet", "NETS", "INPUT_SIZES"]
@@ -164,6 +179,13 @@ def _conv(features: int, k: int, name: str) -> nn.Conv:
   return nn.Conv(features, (k, k), padding="VALID", name=name)
 
 
+def _pool_conv(form: type[nn.Module], features: int, k: int, name: str, conv_impl: str):
+  """A convolution that feeds a pooling: ``form`` (a CPU-tuned form, e.g.
+  :class:`PatchConv`) for ``"cpu_tuned"``, else plain ``nn.Conv``; both
+  declare the same parameters under ``name``."""
+  return form(features, k, name=name) if conv_impl == "cpu_tuned" else _conv(features, k, name)
+
+
 def _conv_params(module: nn.Module, k: int, cin: int, features: int):
   """Declare ``nn.Conv``'s parameters (same names, shapes and initialisers) on
   ``module``: ``(kernel [k, k, cin, features], bias [features])``. The
@@ -277,13 +299,44 @@ class BlockConv(nn.Module):
     return y.reshape(b, oh, ow, 2, 2, self.features) + bias
 
 
+def _pnet_conv1_pool(x: jax.Array, valid_size, conv_impl: str) -> jax.Array:
+  """P-Net's conv1, PReLU and ceil-mode 2x2 pooling (``valid_size`` as in
+  :meth:`PNet.__call__`): ``[B, H, W, 3] -> [B, ceil((H - 2) / 2), ceil((W - 2) / 2), 10]``.
+
+  conv1 outputs past the image (``valid_size``) become -inf, so the pooling
+  sees only real pixels. ``"cpu_tuned"`` computes conv1 in its 2x2 pooling
+  blocks (:class:`BlockConv`, faster on CPU) and pools with a maximum over
+  each block, the blocks' entries past the input (an odd size) masked to
+  -inf as well; otherwise a plain convolution feeds :func:`max_pool_ceil`.
+  """
+  in_h, in_w = x.shape[1], x.shape[2]
+  conv1 = BlockConv(10, name="conv1") if conv_impl == "cpu_tuned" else _conv(10, 3, "conv1")
+  x = ChannelPReLU(name="prelu1")(conv1(x))
+  conv_h, conv_w = ((in_h - 2, in_w - 2) if valid_size is None
+                    else (valid_size[0] - 2, valid_size[1] - 2))
+  if conv_impl != "cpu_tuned":
+    inside = ((jnp.arange(x.shape[1]) < conv_h)[:, None]
+              & (jnp.arange(x.shape[2]) < conv_w)[None, :])
+    return max_pool_ceil(jnp.where(inside[None, ..., None], x, -jnp.inf), 2, 2)
+  rows = jnp.arange(2 * x.shape[1]).reshape(-1, 2) < conv_h       # [h, 2]: (block, dy)
+  cols = jnp.arange(2 * x.shape[2]).reshape(-1, 2) < conv_w       # [w, 2]: (block, dx)
+  inside = rows[:, None, :, None] & cols[None, :, None, :]         # [h, w, 2, 2]
+  x = jnp.where(inside[None, ..., None], x, -jnp.inf)
+  return functools.reduce(jnp.maximum, [x[:, :, :, dy, dx] for dy in (0, 1) for dx in (0, 1)])
+
+
 class PNet(nn.Module):
   """Proposal network: fully convolutional, one 12x12 window per output cell.
 
   Layers: conv3x3x10, PReLU, maxpool 2/2 (ceil), conv3x3x16, PReLU,
   conv3x3x32, PReLU, then two 1x1 heads (``box``: 4, ``face``: 2). Each output
   cell looks at a 12x12 window; neighbouring cells are 2 input pixels apart.
+
+  Attributes:
+    conv_impl: ``"auto"`` (default: conv1 as :class:`BlockConv` on CPU, plain
+      ``nn.Conv`` elsewhere), ``"cpu_tuned"`` or ``"xla"``; see the module docstring.
   """
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array, valid_size=None) -> tuple[jax.Array, jax.Array]:
@@ -307,19 +360,7 @@ class PNet(nn.Module):
       with -inf (as in Caffe). Box offsets are (dx1, dy1, dx2, dy2) relative
       to the window size.
     """
-    in_h, in_w = x.shape[1], x.shape[2]
-    # conv1 is computed in its 2x2 pooling blocks (BlockConv, faster on CPU).
-    # Its outputs past the image (valid_size) or past the input (the extra
-    # row/column of an odd size) become -inf, so the ceil-mode pooling sees
-    # only real pixels.
-    x = ChannelPReLU(name="prelu1")(BlockConv(10, name="conv1")(x))
-    conv_h, conv_w = ((in_h - 2, in_w - 2) if valid_size is None
-                      else (valid_size[0] - 2, valid_size[1] - 2))
-    rows = jnp.arange(2 * x.shape[1]).reshape(-1, 2) < conv_h       # [h, 2]: (block, dy)
-    cols = jnp.arange(2 * x.shape[2]).reshape(-1, 2) < conv_w       # [w, 2]: (block, dx)
-    inside = rows[:, None, :, None] & cols[None, :, None, :]         # [h, w, 2, 2]
-    x = jnp.where(inside[None, ..., None], x, -jnp.inf)
-    x = functools.reduce(jnp.maximum, [x[:, :, :, dy, dx] for dy in (0, 1) for dx in (0, 1)])
+    x = _pnet_conv1_pool(x, valid_size, resolve_conv_impl(self.conv_impl))
     x = ChannelPReLU(name="prelu2")(_conv(16, 3, "conv2")(x))
     x = ChannelPReLU(name="prelu3")(_conv(32, 3, "conv3")(x))
     box = _conv(4, 1, "box")(x)
@@ -333,7 +374,13 @@ class RNet(nn.Module):
   Layers: conv3x3x28, PReLU, maxpool 3/2 (ceil), conv3x3x48, PReLU,
   maxpool 3/2 (ceil), conv2x2x64, PReLU, flatten (W, H, C), fc 576->128,
   PReLU, heads ``box`` (4) and ``face`` (2).
+
+  Attributes:
+    conv_impl: ``"auto"`` (default: conv1 as :class:`PatchConv` and conv2 as
+      :class:`SideBySideConv` on CPU, plain ``nn.Conv`` elsewhere), ``"cpu_tuned"``
+      or ``"xla"``; see the module docstring.
   """
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -345,9 +392,10 @@ class RNet(nn.Module):
     Returns:
       ``(face_prob [B], box_offsets [B, 4])``.
     """
-    x = ChannelPReLU(name="prelu1")(PatchConv(28, 3, name="conv1")(x))
+    conv_impl = resolve_conv_impl(self.conv_impl)
+    x = ChannelPReLU(name="prelu1")(_pool_conv(PatchConv, 28, 3, "conv1", conv_impl)(x))
     x = max_pool_ceil(x, 3, 2)
-    x = ChannelPReLU(name="prelu2")(SideBySideConv(48, 3, name="conv2")(x))
+    x = ChannelPReLU(name="prelu2")(_pool_conv(SideBySideConv, 48, 3, "conv2", conv_impl)(x))
     x = max_pool_ceil(x, 3, 2)
     x = ChannelPReLU(name="prelu3")(_conv(64, 2, "conv3")(x))
     x = ChannelPReLU(name="prelu4")(nn.Dense(128, name="fc4")(flatten_whc(x)))
@@ -363,7 +411,13 @@ class ONet(nn.Module):
   maxpool 3/2 (ceil), conv3x3x64, PReLU, maxpool 2/2 (ceil), conv2x2x128,
   PReLU, flatten (W, H, C), fc 1152->256, PReLU, heads ``box`` (4),
   ``landmarks`` (10) and ``face`` (2).
+
+  Attributes:
+    conv_impl: ``"auto"`` (default: conv1 and conv2 as :class:`PatchConv` on CPU,
+      plain ``nn.Conv`` elsewhere), ``"cpu_tuned"`` or ``"xla"``; see the module
+      docstring.
   """
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -377,9 +431,10 @@ class ONet(nn.Module):
       raw: x1..x5 then y1..y5, each relative to the box width (x) or height
       (y), measured from its top-left corner.
     """
-    x = ChannelPReLU(name="prelu1")(PatchConv(32, 3, name="conv1")(x))
+    conv_impl = resolve_conv_impl(self.conv_impl)
+    x = ChannelPReLU(name="prelu1")(_pool_conv(PatchConv, 32, 3, "conv1", conv_impl)(x))
     x = max_pool_ceil(x, 3, 2)
-    x = ChannelPReLU(name="prelu2")(PatchConv(64, 3, name="conv2")(x))
+    x = ChannelPReLU(name="prelu2")(_pool_conv(PatchConv, 64, 3, "conv2", conv_impl)(x))
     x = max_pool_ceil(x, 3, 2)
     x = ChannelPReLU(name="prelu3")(_conv(64, 3, "conv3")(x))
     x = max_pool_ceil(x, 2, 2)

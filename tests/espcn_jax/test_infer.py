@@ -26,15 +26,17 @@ def test_padded_bucket_gives_exactly_the_unpadded_result(rng):
   np.testing.assert_array_equal(bucketed, unpadded)
 
 
-def test_sizes_in_one_bucket_compile_once(rng):
+@pytest.mark.parametrize("conv_impl", ["auto", "xla"])
+def test_sizes_in_one_bucket_compile_once(rng, conv_impl):
   params = _params(seed=1)
   traced = chex.assert_max_traces(n=1)(infer._forward.__wrapped__)   # the raw function
-  forward = jax.jit(traced, static_argnames=("activation", "centre"))
+  forward = jax.jit(traced, static_argnames=("activation", "centre", "conv_impl"))
   original = infer._forward
   infer._forward = forward
   try:
     for h, w in [(33, 40), (50, 64), (64, 35), (41, 41)]:           # all in the 64x64 bucket
-      out = infer.super_resolve(params, rng.random((h, w, 1)).astype(np.float32))
+      out = infer.super_resolve(params, rng.random((h, w, 1)).astype(np.float32),
+                                conv_impl=conv_impl)
       assert out.shape == (3 * h, 3 * w, 1)
   finally:
     infer._forward = original
@@ -44,7 +46,7 @@ def test_sizes_in_one_bucket_compile_once(rng):
 def test_colour_upscale_compiles_once_per_bucket(rng):
   params = _params(seed=2)
   originals = {name: getattr(infer, name) for name in ("_split_ycbcr", "_forward", "_merge_chroma")}
-  statics = {"_split_ycbcr": (), "_forward": ("activation", "centre"),
+  statics = {"_split_ycbcr": (), "_forward": ("activation", "centre", "conv_impl"),
              "_merge_chroma": ("scale", "quantize")}
   for name, f in originals.items():
     setattr(infer, name, jax.jit(chex.assert_max_traces(n=1)(f.__wrapped__),
@@ -140,3 +142,27 @@ def test_uint8_colour_path_rounds_like_the_float_path(rng):
   assert out.dtype == np.uint8 and out.flags.writeable and out.shape == (57, 69, 3)
   diff = np.abs(out.astype(int) - np.round(as_float * 255).astype(int))
   assert diff.max() <= 1 and np.mean(diff) < 0.01
+
+
+def test_conv_impls_give_the_same_images(rng):
+  """The CPU-tuned row bands and the plain whole-frame ESPCN.apply; "auto" is
+  the CPU-tuned form exactly (on CPU)."""
+  assert jax.default_backend() == "cpu"
+  _, params = paper_params(seed=8)
+  lr = rng.random((29, 51, 1)).astype(np.float32)
+  sr = {c: infer.super_resolve(params, lr, conv_impl=c) for c in ("auto", "cpu_tuned", "xla")}
+  np.testing.assert_array_equal(sr["auto"], sr["cpu_tuned"])
+  np.testing.assert_allclose(sr["xla"], sr["auto"], rtol=0, atol=1e-5)
+  image = rng.integers(0, 256, (23, 37, 3), dtype=np.uint8)
+  up = {c: infer.upscale(params, image, conv_impl=c) for c in ("auto", "cpu_tuned", "xla")}
+  np.testing.assert_array_equal(up["auto"], up["cpu_tuned"])
+  assert up["xla"].dtype == np.uint8 and up["xla"].shape == up["auto"].shape
+  assert np.abs(up["xla"].astype(int) - up["auto"].astype(int)).max() <= 1
+
+
+def test_unknown_conv_impl_is_refused():
+  image = np.zeros((8, 8, 3), np.uint8)
+  with pytest.raises(ValueError, match=r"conv_impl must be one of .*'gpu'"):
+    infer.upscale(_params(), image, conv_impl="gpu")
+  with pytest.raises(ValueError, match="conv_impl must be one of"):
+    infer.super_resolve(_params(), image[..., :1] / np.float32(255), conv_impl="banded")

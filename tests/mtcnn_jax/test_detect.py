@@ -17,6 +17,7 @@ from mtcnn_jax import cascade as detect_lib
 from mtcnn_jax import agreement as agreement_lib
 from mtcnn_jax.annotations import load_annotations
 from mtcnn_jax.average_precision import evaluate_detections
+from mtcnn_jax.demo_faces import sample_faces
 from mtcnn_jax.detection_files import load_detections
 from mtcnn_jax.params import load_params
 
@@ -180,3 +181,51 @@ def test_pnet_in_row_bands_matches_the_whole_level(size, valid):
                                  err_msg=f"{bands} bands")
     if bands == 1:
       np.testing.assert_array_equal(np.asarray(banded[0]), np.asarray(whole[0]))
+
+
+@pytest.fixture(scope="module")
+def collage() -> np.ndarray:
+  """The embedded 640x480 collage of several faces (``sample_faces``)."""
+  return dict((a.file, image) for a, image in sample_faces())["collage.png"]
+
+
+def test_conv_impls_give_the_same_detections(collage):
+  """CPU-tuned forms (with P-Net's row bands) and plain XLA convolutions: the same
+  faces; "auto" is the CPU-tuned cascade (the same trace, on CPU). One trace per
+  form, and a second image in the same canvas reuses it."""
+  traced = chex.assert_max_traces(n=2)(detect_lib._detect_one.__wrapped__)
+  original = detect_lib._detect_one
+  detect_lib._detect_one = jax.jit(traced, static_argnames=("config",))
+  try:
+    got = {c: mtcnn_jax.detect(collage, conv_impl=c) for c in ("auto", "cpu_tuned", "xla")}
+    cropped = {c: mtcnn_jax.detect(collage[:470, :600], conv_impl=c) for c in ("cpu_tuned", "xla")}
+  finally:
+    detect_lib._detect_one = original
+    chex.clear_trace_counter()
+  assert len(got["cpu_tuned"]) >= 3
+  for field in ("boxes", "scores", "landmarks"):
+    np.testing.assert_array_equal(getattr(got["auto"], field), getattr(got["cpu_tuned"], field))
+  for a, b in [(got["xla"], got["cpu_tuned"]), (cropped["xla"], cropped["cpu_tuned"])]:
+    assert len(a) == len(b)
+    np.testing.assert_allclose(a.boxes, b.boxes, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(a.landmarks, b.landmarks, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(a.scores, b.scores, rtol=0, atol=1e-5)
+
+
+def test_unknown_conv_impl_is_refused_clearly(hopper):
+  with pytest.raises(ValueError, match=r"conv_impl must be one of .*'cuda'"):
+    mtcnn_jax.detect(hopper, conv_impl="cuda")
+  with pytest.raises(ValueError, match="conv_impl must be one of"):
+    mtcnn_jax.detect_batch([hopper], config=detect_lib.DetectorConfig(conv_impl="tpu"))
+
+
+@pytest.mark.parametrize("conv_impl, convs", [("cpu_tuned", 3 * 5), ("xla", 5)])
+def test_pnet_row_bands_are_for_the_cpu_tuned_form_only(conv_impl, convs):
+  """A level tall enough for row bands: three P-Nets (5 convolutions each) with
+  the CPU-tuned form, one P-Net on the whole level with plain convolutions."""
+  params = load_params()["pnet"]
+  rows = 2 * (detect_lib.PNET_BAND_MIN_ROWS + 4) + 2         # PNET_BAND_MIN_ROWS cell rows
+  x = jax.ShapeDtypeStruct((1, rows, 30, 3), jnp.float32)
+  jaxpr = jax.make_jaxpr(lambda x: detect_lib.pnet_in_row_bands(
+      params, x, (rows, 30), conv_impl=conv_impl))(x)
+  assert str(jaxpr).count("conv_general_dilated") == convs

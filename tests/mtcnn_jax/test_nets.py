@@ -1,6 +1,7 @@
 """Tests for mtcnn_jax.nets: building blocks, shapes, and parity with facenet-pytorch."""
 from __future__ import annotations
 
+import functools
 import math
 import pathlib
 
@@ -9,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from espcn_mtcnn_common.conv_impl import resolve_conv_impl
 from mtcnn_jax import nets
 from mtcnn_jax.params import load_params
 
@@ -263,3 +265,67 @@ def test_onet_matches_facenet(params, golden):
   np.testing.assert_allclose(np.asarray(lm), golden["onet_landmarks"], rtol=0, atol=1e-5)
   # The fixture spans the face-probability range, so the softmax index is exercised.
   assert golden["onet_prob"].min() < 0.05 and golden["onet_prob"].max() > 0.85
+
+
+# ---------------------------------------------------------------- conv_impl
+
+_NET_INPUTS = {"pnet": (2, 29, 34), "rnet": (5, 24, 24), "onet": (3, 48, 48)}
+
+
+def _apply(name, conv_impl, p, x, **kwargs):
+  return nets.NETS[name](conv_impl=conv_impl).apply({"params": p}, x, **kwargs)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("pnet", {}), ("pnet", {"valid_size": (25, 31)}), ("rnet", {}), ("onet", {})])
+def test_conv_impls_compute_the_same_nets(params, rng, name, kwargs):
+  """The CPU-tuned forms and plain XLA convolutions: same outputs and gradients
+  (P-Net with a valid size too: cells inside it are compared)."""
+  x = jnp.asarray(rng.uniform(-1, 1, size=(*_NET_INPUTS[name], 3)).astype(np.float32))
+  p = params[name]
+  tuned = jax.jit(functools.partial(_apply, name, "cpu_tuned", **kwargs))(p, x)
+  plain = jax.jit(functools.partial(_apply, name, "xla", **kwargs))(p, x)
+  for a, b in zip(tuned, plain):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-5)
+
+  def loss(conv_impl, p):
+    outs = _apply(name, conv_impl, p, x, **kwargs)
+    if kwargs:                     # cells past valid_size - 12 are the caller's to mask
+      outs = [o[:, :7, :10] for o in outs]
+    return sum(jnp.sum(jnp.sin(3.0 * o)) for o in outs)
+  g_tuned = jax.jit(jax.grad(functools.partial(loss, "cpu_tuned")))(p)
+  g_plain = jax.jit(jax.grad(functools.partial(loss, "xla")))(p)
+  assert jax.tree.structure(g_tuned) == jax.tree.structure(g_plain)
+  for a, b in zip(jax.tree.leaves(g_tuned), jax.tree.leaves(g_plain)):
+    a, b = np.asarray(a), np.asarray(b)
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-4 * max(1.0, np.abs(b).max()))
+
+
+@pytest.mark.parametrize("name", ["pnet", "rnet", "onet"])
+def test_conv_impls_have_the_same_param_tree(name):
+  """Same names, shapes and initial values: checkpoints work with either form."""
+  x = jnp.zeros((1, *_NET_INPUTS[name][1:], 3))
+  inits = [nets.NETS[name](conv_impl=c).init(jax.random.key(4), x)["params"]
+           for c in ("cpu_tuned", "xla")]
+  assert jax.tree.structure(inits[0]) == jax.tree.structure(inits[1])
+  assert jax.tree.map(jnp.shape, inits[0]) == jax.tree.map(jnp.shape, inits[1])
+  for a, b in zip(*map(jax.tree.leaves, inits)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_auto_is_the_cpu_tuned_form_on_cpu(params, rng):
+  assert jax.default_backend() == "cpu"
+  assert resolve_conv_impl("auto") == "cpu_tuned"
+  assert [resolve_conv_impl(c) for c in ("cpu_tuned", "xla")] == ["cpu_tuned", "xla"]
+  x = rng.uniform(-1, 1, size=(3, 24, 24, 3)).astype(np.float32)
+  auto = jax.jit(functools.partial(_apply, "rnet", "auto"))(params["rnet"], x)
+  tuned = jax.jit(functools.partial(_apply, "rnet", "cpu_tuned"))(params["rnet"], x)
+  for a, b in zip(auto, tuned):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("name", ["pnet", "rnet", "onet"])
+def test_unknown_conv_impl_is_refused(name):
+  x = jnp.zeros((1, *_NET_INPUTS[name][1:], 3))
+  with pytest.raises(ValueError, match=r"conv_impl must be one of .*'gpu'"):
+    jax.eval_shape(nets.NETS[name](conv_impl="gpu").init, jax.random.key(0), x)
