@@ -12,6 +12,9 @@ A training workdir holds:
 :func:`load_model` reads a workdir (best, else latest) and checks it against
 the scale and channel count the caller wants, so that a checkpoint made for
 another scale is refused with a clear message rather than producing garbage.
+It restores into host NumPy arrays against a target read from the
+checkpoint's own metadata, so a workdir trained on any number of devices (or
+another backend) loads anywhere.
 """
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-__all__ = ["ModelInfo", "write_model_info", "read_model_info", "load_model", "CheckpointError"]
+__all__ = ["ModelInfo", "write_model_info", "read_model_info", "restore_params", "load_model",
+           "CheckpointError"]
 
 MODEL_INFO = "model.json"
 
@@ -63,6 +67,33 @@ def _latest_step(folder: pathlib.Path) -> int | None:
   return max(steps) if steps else None
 
 
+def restore_params(folder: str | os.PathLike, step: int) -> dict:
+  """The ``params`` of checkpoint ``folder/<step>`` as host float32 NumPy arrays.
+
+  Works for the params-only ``best/`` checkpoints and the full train states in
+  ``ckpt/`` alike (only ``params`` is read), whatever devices saved them: the
+  restore target is the checkpoint's own metadata with NumPy as the restore
+  type, so no device layout is involved.
+
+  Raises:
+    Any orbax error for a damaged folder (:func:`load_model` wraps them).
+  """
+  with ocp.CheckpointManager(pathlib.Path(folder),
+                             item_handlers=ocp.PyTreeCheckpointHandler()) as mgr:
+    metadata = mgr.item_metadata(step)
+    if metadata is None:
+      raise FileNotFoundError("no array metadata (incomplete or damaged)")
+    tree = metadata.tree
+    if "params" not in tree:
+      raise KeyError("no 'params' in the checkpoint")
+    item = {"params": jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype),
+                                   tree["params"])}
+    restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), item)
+    restored = mgr.restore(step, args=ocp.args.PyTreeRestore(
+        item=item, restore_args=restore_args, partial_restore=True))
+  return jax.tree.map(lambda a: np.asarray(a, np.float32), restored["params"])
+
+
 def load_model(workdir: str | os.PathLike, *, scale: int | None = None,
                channels: int | None = None, which: str = "best") -> tuple[dict, ModelInfo]:
   """Restore ``(params, info)`` from a training workdir.
@@ -92,12 +123,9 @@ def load_model(workdir: str | os.PathLike, *, scale: int | None = None,
     if step is None:
       continue
     try:
-      with ocp.CheckpointManager(workdir / sub) as mgr:
-        restored = mgr.restore(step, args=ocp.args.StandardRestore())
-      params = restored["params"]
+      params = restore_params(workdir / sub, step)
     except Exception as e:  # orbax raises many types for damaged folders
       raise CheckpointError(f"{workdir / sub / str(step)}: unreadable checkpoint "
                             f"({type(e).__name__}: {str(e)[:200]})") from e
-    params = jax.tree.map(lambda a: np.asarray(a, np.float32), params)
     return params, dict(info, step=step, source=sub)
   raise CheckpointError(f"{workdir}: holds no checkpoint yet (no {'/'.join(candidates)} steps)")

@@ -2,9 +2,10 @@
 
 ``python -m espcn_jax.model_card WORKDIR --recipe=CONFIG`` writes a
 workdir's best params into ``espcn_jax/weights/`` (loaded by
-:mod:`espcn_jax.pretrained`) with its model card (model spec, recipe, data,
-command, steps, wall time, machine, results on the evaluation sets) and its
-training log::
+:mod:`espcn_jax.pretrained`; ``--out-dir`` for another folder) with its model
+card (model spec, recipe, data, command, steps, wall time, machine, results on
+the evaluation sets) and its training log. The workdir may have been trained
+on any number of devices::
 
   python -m espcn_jax.model_card runs/espcn_x3 --recipe=espcn_jax/configs/x3.py
 """
@@ -128,7 +129,7 @@ def export(workdir: str, *, recipe: str, eval_sets: Sequence[str] = (),
   return out_dir / f"{stem}.npz"
 
 
-def _main() -> None:
+def _main(argv: Sequence[str] | None = None) -> None:
   parser = argparse.ArgumentParser(
       description="Export a training workdir's best params as shipped weights with a model card.")
   parser.add_argument("workdir")
@@ -136,9 +137,12 @@ def _main() -> None:
   parser.add_argument("--eval", default="../shared/data/sr/Set5,../shared/data/sr/Set14",
                       help="comma-separated HR folders evaluated into the card")
   parser.add_argument("--note", default="")
-  args = parser.parse_args()
+  parser.add_argument("--out-dir", type=pathlib.Path, default=pretrained.WEIGHTS_DIR,
+                      help="where the weights, card and log go (default: the shipped weights' "
+                           "folder, espcn_jax/weights)")
+  args = parser.parse_args(argv)
   print(export(args.workdir, recipe=args.recipe, eval_sets=[e for e in args.eval.split(",") if e],
-               note=args.note))
+               note=args.note, out_dir=args.out_dir))
 
 
 if __name__ == "__main__":

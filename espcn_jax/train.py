@@ -3,7 +3,12 @@
 ``train_and_evaluate(config, workdir)`` is the whole job; ``train.py`` at the
 top level only parses flags. Re-running the same command resumes from the
 latest checkpoint in ``workdir`` and reproduces the losses an uninterrupted
-run would have given (batches are a pure function of seed and step).
+run would have given (batches are a pure function of seed and step), also on
+another number of devices: the global batch stays ``config.batch_size``.
+Several processes (``python train.py espcn --distributed``) train one model
+over all their devices: each feeds its rows of every global batch
+(:mod:`espcn_mtcnn_common.multihost`), and process 0 alone writes the log,
+model info and progress bar.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from tqdm.auto import tqdm
 from espcn_jax import checkpoint, data, metrics, pretrained
 from espcn_jax.infer import super_resolve
 from espcn_jax.model import ESPCN
+from espcn_mtcnn_common import multihost
 from espcn_mtcnn_common.metrics_log import MetricsLog
 
 __all__ = ["TrainState", "create_model", "create_optimizer", "create_train_state",
@@ -193,7 +199,12 @@ def _check_workdir(workdir: pathlib.Path, config) -> None:
 
 
 def _shardings(config) -> tuple[NamedSharding, NamedSharding]:
-  """``(replicated, batch)`` shardings over a 1-D ``data`` mesh of the devices used."""
+  """``(replicated, batch)`` shardings over a 1-D ``data`` mesh of the devices used.
+
+  With several processes (``jax.distributed``) the mesh spans every process's
+  devices and ``config.num_devices`` must be 0 (all of them).
+  """
+  multihost.check_num_devices(config.num_devices)
   devices = jax.devices()[: config.num_devices] if config.num_devices else jax.devices()
   if config.batch_size % len(devices):
     raise ValueError(f"batch_size {config.batch_size} must be divisible by the "
@@ -242,12 +253,19 @@ class _Checkpoints:
     self.dir = workdir / "ckpt"
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
     self.latest = ocp.CheckpointManager(self.dir, options=options)
+    # Its own barrier names: with several processes both managers save step s at once.
     self.best = ocp.CheckpointManager(
         workdir / "best", options=ocp.CheckpointManagerOptions(
-            max_to_keep=1, best_fn=lambda m: m["val_psnr"], best_mode="max", create=True))
+            max_to_keep=1, best_fn=lambda m: m["val_psnr"], best_mode="max", create=True,
+            multiprocessing_options=ocp.options.MultiprocessingOptions(
+                barrier_sync_key_prefix="best")))
 
   def restore_latest(self, state: TrainState) -> tuple[TrainState, int | None]:
-    """``(state, step)`` of the latest checkpoint; ``(state, None)`` when there is none."""
+    """``(state, step)`` of the latest checkpoint; ``(state, None)`` when there is none.
+
+    The checkpoint is restored onto ``state``'s shapes and shardings (an
+    explicit target), so a run saved on any device count resumes on this one.
+    """
     if self.latest.latest_step() is None:
       return state, None
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
@@ -288,6 +306,7 @@ class _Run:
   log: MetricsLog
   bar: Any
   ckpts: _Checkpoints
+  rows: slice
 
 
 def _due(done: int, config, validating: bool) -> tuple[bool, bool, bool]:
@@ -324,7 +343,7 @@ def _log_and_save(run: _Run, state: TrainState, done: int, values: np.ndarray, r
   result = {"loss": record["loss"]}
   val = None
   if eval_now:
-    val = validate(state.params, run.val_pairs, config)
+    val = validate(jax.device_get(state.params), run.val_pairs, config)
     record.update(val)
     result.update(val)
     run.bar.write(f"step {done}: loss {record['loss']:.5f}  val PSNR {val['val_psnr']:.3f} dB  "
@@ -343,8 +362,8 @@ def _train_loop(run: _Run, state: TrainState, start: int,
   tick, tick_step = time.perf_counter(), start
   try:
     for step, (lr, hr) in run.sampler.iterate(start, run.config.num_steps):
-      lr = jax.device_put(lr, run.batch_sharding)
-      hr = jax.device_put(hr, run.batch_sharding)
+      lr, hr = (multihost.global_array(run.batch_sharding, a[run.rows], a.shape[0])
+                for a in (lr, hr))
       state, loss = run.step_fn(state, lr, hr)
       losses.append(loss)
       done = step + 1
@@ -363,7 +382,8 @@ def _train_loop(run: _Run, state: TrainState, start: int,
   except KeyboardInterrupt:
     done = run.ckpts.save_interrupted(state)
     run.bar.close()
-    print(f"Interrupted at step {done}; checkpoint saved. Re-run the same command to resume.")
+    if jax.process_index() == 0:
+      print(f"Interrupted at step {done}; checkpoint saved. Re-run the same command to resume.")
     raise
   return result
 
@@ -387,21 +407,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   _check_workdir(workdir, config)
   replicated, batch_sharding = _shardings(config)
   sampler, val_pairs = _load_data(config)
-  checkpoint.write_model_info(workdir, _model_info(config))   # only once the data is usable
-  state = jax.device_put(_initial_state(config), replicated)
+  primary = multihost.is_primary()   # only process 0 writes the log, model info and bar
+  if primary:
+    checkpoint.write_model_info(workdir, _model_info(config))   # only once the data is usable
+  state = jax.device_put(jax.device_get(_initial_state(config)), replicated)
 
   ckpts = _Checkpoints(workdir, config.keep_checkpoints)
   state, resumed = ckpts.restore_latest(state)
   start = resumed or 0
-  if resumed is not None:
+  if resumed is not None and primary:
     print(f"Resuming from step {start} in {ckpts.dir}")
-  log = MetricsLog(workdir / "metrics.jsonl", start)
-  bar = tqdm(total=config.num_steps, initial=start, desc=f"ESPCN x{config.scale}",
-             unit="step", dynamic_ncols=True, disable=not config.progress_bar)
+  log = MetricsLog(workdir / "metrics.jsonl", start) if primary else multihost.Quiet()
+  bar = (tqdm(total=config.num_steps, initial=start, desc=f"ESPCN x{config.scale}",
+              unit="step", dynamic_ncols=True, disable=not config.progress_bar)
+         if primary else multihost.Quiet())
   run = _Run(config=config, sampler=sampler, val_pairs=val_pairs,
              step_fn=_jit_train_step(config, replicated, batch_sharding),
              batch_sharding=batch_sharding, schedule=learning_rate_schedule(config),
-             log=log, bar=bar, ckpts=ckpts)
+             log=log, bar=bar, ckpts=ckpts,
+             rows=multihost.process_rows(batch_sharding, config.batch_size))
   try:
     return _train_loop(run, state, start, step_hook)
   finally:

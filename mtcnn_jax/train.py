@@ -18,8 +18,12 @@ stages trained before it. Per stage (:func:`train_stage`):
    params go to ``<workdir>/params/<stage>.npz`` in the format of the
    shipped weights (``mtcnn_jax.params.load_params(<workdir>/params)``).
 
-Re-running the same command resumes each stage from its latest checkpoint;
-Ctrl-C saves one first. A NaN loss stops with the last good checkpoint named.
+Re-running the same command resumes each stage from its latest checkpoint,
+also on another number of devices (the batches stay the same); Ctrl-C saves
+one first. Several processes (``python train.py mtcnn --distributed``) each
+gather only their rows of every batch; process 0 makes the samples and writes
+the logs, records and params, the others wait for them. A NaN loss stops with
+the last good checkpoint named.
 """
 from __future__ import annotations
 
@@ -44,6 +48,7 @@ from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
+from espcn_mtcnn_common import multihost
 from espcn_mtcnn_common.metrics_log import MetricsLog
 from mtcnn_jax import losses, nets, params as params_lib, tfds_faces
 from mtcnn_jax.cascade import DetectorConfig
@@ -234,6 +239,7 @@ def _validate(eval_fn, params, val: SampleSet, batch_size: int, sharding) -> dic
   """Loss terms over a held-out set, each averaged over its own samples."""
   sums = {k: 0.0 for k in ("det", "box", "landmark", "accuracy")}
   counts = {"det": 0.0, "box": 0.0, "landmark": 0.0}
+  rows = multihost.process_rows(sharding, batch_size)
   for start in range(0, len(val), batch_size):
     index = np.arange(start, min(start + batch_size, len(val)))
     batch = gather_batch(val, index)
@@ -242,7 +248,9 @@ def _validate(eval_fn, params, val: SampleSet, batch_size: int, sharding) -> dic
       batch = {k: np.concatenate([v, np.zeros((pad,) + v.shape[1:], v.dtype)])
                for k, v in batch.items()}
       batch["labels"][-pad:] = -1
-    m = jax.device_get(eval_fn(params, jax.device_put(batch, sharding)))
+    local = {k: v[rows] for k, v in batch.items()}
+    batch = {k: multihost.global_array(sharding, v, batch_size) for k, v in local.items()}
+    m = jax.device_get(eval_fn(params, batch))
     for term, n in (("det", "n_det"), ("box", "n_box"), ("landmark", "n_landmark")):
       sums[term] += float(m[term]) * float(m[n])
       counts[term] += float(m[n])
@@ -285,6 +293,7 @@ def _batch_plan(config, stage: str) -> tuple[tuple[int, int, int, int], list]:
   if stage != "onet" and composition[3]:
     raise ValueError(f"{stage} has no landmark head; set config.{stage}.ratio's landmark share "
                      "to 0")
+  multihost.check_num_devices(config.num_devices)
   devices = jax.devices()[: config.num_devices] if config.num_devices else jax.devices()
   if s.batch_size % len(devices):
     raise ValueError(f"batch_size {s.batch_size} must be divisible by the {len(devices)} "
@@ -313,8 +322,9 @@ def _load_stage_samples(config, workdir: pathlib.Path, stage: str) -> tuple[Samp
       landmark_candidate_min_iou=config.landmark_candidate_min_iou, seed=config.seed,
       cache_dir=config.cache_dir or workdir / "samples", workers=config.workers,
       progress=config.progress_bar)
-  print(f"{stage}: {len(samples)} samples {info['counts']} "
-        + ("(cached)" if info["cached"] else f"generated in {info['seconds']:.1f} s"))
+  if multihost.is_primary():
+    print(f"{stage}: {len(samples)} samples {info['counts']} "
+          + ("(cached)" if info["cached"] else f"generated in {info['seconds']:.1f} s"))
   return samples, info
 
 
@@ -331,6 +341,7 @@ def _start_record(stage_dir: pathlib.Path, stage: str, stage_config, composition
     raise ValueError(f"{stage_dir} was trained on other samples (the data, the sampling "
                      "settings or the earlier stages changed); use another --workdir or remove "
                      f"{stage_dir}")
+  multihost.sync(f"{stage} record checked")   # before process 0 replaces it
   record = {"stage": stage, "samples_key": info["key"], "samples": info["counts"],
             "samples_total": len(samples), "train_samples": len(train_set),
             "val_samples": 0 if val_set is None else len(val_set),
@@ -338,23 +349,30 @@ def _start_record(stage_dir: pathlib.Path, stage: str, stage_config, composition
             "batch_size": stage_config.batch_size,
             "composition": dict(zip(losses.SAMPLE_TYPES, composition)),
             "num_steps": stage_config.num_steps}
-  record_path.write_text(json.dumps(record, indent=2) + "\n")
+  if multihost.is_primary():
+    record_path.write_text(json.dumps(record, indent=2) + "\n")
   return record
 
 
 def _initial_state(config, stage: str, replicated, manager: ocp.CheckpointManager,
                    stage_dir: pathlib.Path) -> tuple[TrainState, int]:
-  """A fresh state, or the latest checkpoint's when there is one; and its step."""
+  """A fresh state, or the latest checkpoint's when there is one; and its step.
+
+  The checkpoint is restored onto the fresh state's shapes and ``replicated``
+  sharding (an explicit target), so a stage saved on any device count resumes
+  on this one.
+  """
   key = jax.random.key(config.seed)
-  state = jax.device_put(
-      create_train_state(stage, config[stage], jax.random.fold_in(key, NET_NAMES.index(stage))),
+  state = jax.device_put(jax.device_get(
+      create_train_state(stage, config[stage], jax.random.fold_in(key, NET_NAMES.index(stage)))),
       replicated)
   start = 0
   if manager.latest_step() is not None:
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
     state = manager.restore(manager.latest_step(), args=ocp.args.StandardRestore(abstract))
     start = int(state.step)
-    print(f"Resuming {stage} from step {start} in {stage_dir / 'ckpt'}")
+    if multihost.is_primary():
+      print(f"Resuming {stage} from step {start} in {stage_dir / 'ckpt'}")
   return state, start
 
 
@@ -364,11 +382,13 @@ class _MetricsWriter:
 
   def __init__(self, stage: str, stage_dir: pathlib.Path, stage_config, start: int):
     self.stage, self.stage_dir = stage, stage_dir
-    self.log = MetricsLog(stage_dir / "metrics.jsonl", start)
-    self.elapsed_before = float(self.log.last.get("elapsed_s", 0.0)) if start else 0.0
+    self.primary = multihost.is_primary()   # only process 0 writes the log
+    self.log = MetricsLog(stage_dir / "metrics.jsonl", start) if self.primary else None
+    last = self.log.last if self.primary and start else {}
+    self.elapsed_before = float(last.get("elapsed_s", 0.0))
     self.schedule = _schedule(stage_config)
     self.batch_size = stage_config.batch_size
-    self.last: dict = dict(self.log.last) if start else {}   # the last record written
+    self.last: dict = dict(last)                              # the last record written
     self.pending: list[dict] = []                            # device metrics since then
     self.session_start = time.perf_counter()
     self.tick, self.tick_step = self.session_start, start
@@ -401,8 +421,10 @@ class _MetricsWriter:
 
   def write(self, record: dict, bar, validated: bool) -> None:
     """Appends ``record`` to the log and shows it on ``bar`` (validation terms on a line)."""
-    self.log.write(record)
     self.last = record
+    if not self.primary:
+      return
+    self.log.write(record)
     bar.set_postfix(loss=f"{record['loss']:.3g}", acc=f"{record['accuracy']:.3f}")
     if validated:
       bar.write(f"{self.stage} step {record['step']}: loss {record['loss']:.4f}  "
@@ -415,8 +437,9 @@ def _save_interrupted(stage: str, state: TrainState, manager: ocp.CheckpointMana
   if manager.latest_step() != done:
     manager.save(done, args=ocp.args.StandardSave(state), force=True)
   manager.wait_until_finished()
-  print(f"Interrupted {stage} at step {done}; checkpoint saved. Re-run the same command to "
-        "resume.")
+  if multihost.is_primary():
+    print(f"Interrupted {stage} at step {done}; checkpoint saved. Re-run the same command to "
+          "resume.")
 
 
 def _train_loop(config, stage: str, state: TrainState, start: int, data, functions,
@@ -429,10 +452,13 @@ def _train_loop(config, stage: str, state: TrainState, start: int, data, functio
   train_set, val_set, batches = data
   step_fn, eval_fn, _, batch_sharding = functions
   bar = tqdm(total=s.num_steps, initial=start, desc=stage, unit="step", dynamic_ncols=True,
-             disable=not config.progress_bar)
+             disable=not (config.progress_bar and multihost.is_primary()))
+  rows = multihost.process_rows(batch_sharding, s.batch_size)   # this process's share
   try:
     for step in range(start, s.num_steps):
-      batch = jax.device_put(gather_batch(train_set, batches.indices(step)), batch_sharding)
+      local = gather_batch(train_set, batches.indices(step)[rows])
+      batch = {k: multihost.global_array(batch_sharding, v, s.batch_size)
+               for k, v in local.items()}
       state, step_metrics = step_fn(state, batch)
       metrics.pending.append(step_metrics)
       done = step + 1
@@ -462,12 +488,15 @@ def _train_loop(config, stage: str, state: TrainState, start: int, data, functio
 
 def _finish_stage(workdir: pathlib.Path, stage: str, state: TrainState, record: dict,
                   result: dict) -> dict[str, float]:
-  """Writes ``<workdir>/params/<stage>.npz`` and the final ``stage.json``; returns the
-  last metrics."""
-  params_lib.save_params({stage: jax.device_get(state.params)}, workdir / "params")
-  record.update(train_seconds=round(float(result.get("elapsed_s", 0.0)), 1),
-                final={k: v for k, v in result.items() if k != "step"})
-  (workdir / stage / "stage.json").write_text(json.dumps(record, indent=2) + "\n")
+  """Writes ``<workdir>/params/<stage>.npz`` and the final ``stage.json`` (process 0;
+  the others wait for them); returns the last metrics."""
+  params = jax.device_get(state.params)
+  if multihost.is_primary():
+    params_lib.save_params({stage: params}, workdir / "params")
+    record.update(train_seconds=round(float(result.get("elapsed_s", 0.0)), 1),
+                  final={k: v for k, v in result.items() if k != "step"})
+    (workdir / stage / "stage.json").write_text(json.dumps(record, indent=2) + "\n")
+  multihost.sync(f"{stage} finished")
   return {k: v for k, v in result.items() if isinstance(v, (int, float))}
 
 
@@ -495,7 +524,12 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str | os.PathLike, s
   composition, devices = _batch_plan(config, stage)
   functions = _step_functions(stage, tuple(float(w) for w in s.weights),
                               float(config.keep_ratio), tuple(devices))
-  samples, info = _load_stage_samples(config, workdir, stage)
+  # Process 0 makes (and caches) the samples; the others then read its cache.
+  primary = multihost.is_primary()
+  samples, info = _load_stage_samples(config, workdir, stage) if primary else (None, None)
+  multihost.sync(f"{stage} samples")
+  if samples is None:
+    samples, info = _load_stage_samples(config, workdir, stage)
   train_set, val_set = _holdout(samples, config.holdout_every)
   batches = StratifiedBatches(train_set.labels, composition, config.seed)
   record = _start_record(stage_dir, stage, s, composition, info, samples, train_set, val_set)
@@ -552,8 +586,9 @@ def train_cascade(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
       "machine": _machine(),
       "config": config.to_dict(),
   }
-  (workdir / "params" / "model_card.json").write_text(
-      json.dumps(card, indent=2, default=str) + "\n")
+  if multihost.is_primary():
+    (workdir / "params" / "model_card.json").write_text(
+        json.dumps(card, indent=2, default=str) + "\n")
   return out
 
 

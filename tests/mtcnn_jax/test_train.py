@@ -6,6 +6,8 @@ Runs use the tiny generated face set of ``helpers`` and the cascade config's
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -123,6 +125,65 @@ def test_four_devices_give_the_losses_of_one(face_set, cache_dir, tmp_path, stra
   want, got = _losses(straight[0] / "pnet"), _losses(tmp_path / "pnet")
   np.testing.assert_allclose([got[s] for s in sorted(got)], [want[s] for s in sorted(want)],
                              rtol=1e-5)
+
+
+# A child process that trains P-Net (optionally stopping at spec["stop_at"]).
+_WORKER = """
+import json, sys
+from mtcnn_jax import train
+from tests.mtcnn_jax import helpers
+
+spec = json.loads(sys.argv[1])
+def hook(step):
+  if step == spec.get("stop_at"):
+    raise KeyboardInterrupt
+config = helpers.smoke_config(spec["faces"], cache_dir=spec["cache"], num_devices=0)
+try:
+  train.train_stage(config, spec["workdir"], "pnet", step_hook=hook)
+except KeyboardInterrupt:
+  pass
+"""
+
+
+def _train_in_child(devices: int, face_set, cache_dir, workdir, stop_at=None) -> None:
+  """Trains P-Net in a process with ``devices`` CPU devices (all of them used)."""
+  flags = re.sub(r"--xla_force_host_platform_device_count=\d+", "",
+                 os.environ.get("XLA_FLAGS", ""))
+  env = dict(os.environ, XLA_FLAGS=f"{flags} --xla_force_host_platform_device_count={devices}",
+             JAX_DISABLE_MOST_OPTIMIZATIONS="1", JAX_PLATFORMS="cpu")
+  spec = {"faces": str(face_set), "cache": str(cache_dir), "workdir": str(workdir),
+          "stop_at": stop_at}
+  done = subprocess.run([sys.executable, "-c", _WORKER, json.dumps(spec)], cwd=helpers.REPO,
+                        env=env, capture_output=True, text=True, timeout=300, check=False)
+  assert done.returncode == 0, done.stderr[-3000:]
+
+
+def _assert_continues(workdir, straight):
+  want, got = _losses(straight[0] / "pnet"), _losses(workdir / "pnet")
+  assert sorted(got) == sorted(want)
+  np.testing.assert_allclose([got[s] for s in sorted(got)], [want[s] for s in sorted(want)],
+                             rtol=1e-5)
+
+
+def test_a_four_device_run_resumes_on_one_device(face_set, cache_dir, tmp_path, straight):
+  def interrupt(step):
+    if step == 3:
+      raise KeyboardInterrupt
+
+  with pytest.raises(KeyboardInterrupt):
+    train.train_stage(_config(face_set, cache_dir, num_devices=4), tmp_path, "pnet",
+                      step_hook=interrupt)
+  _train_in_child(1, face_set, cache_dir, tmp_path)
+  _assert_continues(tmp_path, straight)
+  with np.load(tmp_path / "params" / "pnet.npz") as f:
+    params_lib.check_params("pnet", params_lib.unflatten_params({k: f[k] for k in f.files}))
+
+
+def test_a_one_device_run_resumes_on_four_devices(face_set, cache_dir, tmp_path, straight):
+  _train_in_child(1, face_set, cache_dir, tmp_path, stop_at=3)
+  assert max(_losses(tmp_path / "pnet")) == 3
+  train.train_stage(_config(face_set, cache_dir, num_devices=4), tmp_path, "pnet")
+  _assert_continues(tmp_path, straight)
 
 
 def test_nan_loss_stops_with_a_clear_error(face_set, cache_dir, tmp_path):
