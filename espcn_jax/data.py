@@ -209,16 +209,22 @@ class PatchSampler:
     self.seed, self.augment = seed, augment
     self.channels = usable[0].lr.shape[-1]
 
-  def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
-    """Batch ``step``: LR ``[B, p, p, C]`` and HR ``[B, p*r, p*r, C]``, float32."""
+  def batch(self, step: int, rows: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+    """Batch ``step``: LR ``[B, p, p, C]`` and HR ``[B, p*r, p*r, C]``, float32.
+
+    ``rows`` cuts only those rows of the global batch (one process's share in a
+    multi-process run); the random draws are made for the whole batch, so the
+    rows are the same whichever process cuts them.
+    """
     rng = np.random.default_rng([self.seed, step])
     p, r, b = self.patch_size, self.scale, self.batch_size
     images = rng.choice(len(self.lrs), size=b, p=self.probs)
     u = rng.random((b, 2))
     transforms = rng.integers(0, 8, size=b) if self.augment else np.zeros(b, np.int64)
-    lr_out = np.empty((b, p, p, self.channels), np.float32)
-    hr_out = np.empty((b, p * r, p * r, self.channels), np.float32)
-    for k in range(b):
+    ks = range(b)[rows]
+    lr_out = np.empty((len(ks), p, p, self.channels), np.float32)
+    hr_out = np.empty((len(ks), p * r, p * r, self.channels), np.float32)
+    for i, k in enumerate(ks):
       lr_img, hr_img = self.lrs[images[k]], self.hrs[images[k]]
       y = int(u[k, 0] * (lr_img.shape[0] - p + 1))
       x = int(u[k, 1] * (lr_img.shape[1] - p + 1))
@@ -227,12 +233,14 @@ class PatchSampler:
       t = transforms[k]
       if t & 4:
         lr_patch, hr_patch = lr_patch[:, ::-1], hr_patch[:, ::-1]
-      lr_out[k] = np.rot90(lr_patch, t & 3)
-      hr_out[k] = np.rot90(hr_patch, t & 3)
+      lr_out[i] = np.rot90(lr_patch, t & 3)
+      hr_out[i] = np.rot90(hr_patch, t & 3)
     return lr_out, hr_out
 
-  def iterate(self, start: int, stop: int, prefetch: int = 4) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
-    """Yield ``(step, batch)`` for ``start <= step < stop``, made on a background thread."""
+  def iterate(self, start: int, stop: int, prefetch: int = 4, rows: slice = slice(None)
+              ) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
+    """Yield ``(step, batch(step, rows))`` for ``start <= step < stop``, made on a background
+    thread."""
     q: queue.Queue = queue.Queue(maxsize=prefetch)
     done = threading.Event()
 
@@ -241,7 +249,7 @@ class PatchSampler:
         for step in range(start, stop):
           if done.is_set():
             return
-          q.put((step, self.batch(step)))
+          q.put((step, self.batch(step, rows)))
       except Exception as e:  # pylint: disable=broad-except
         q.put(e)            # re-raised in the consumer, never a silent hang
         return

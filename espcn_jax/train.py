@@ -361,8 +361,8 @@ def _train_loop(run: _Run, state: TrainState, start: int,
   losses = []
   tick, tick_step = time.perf_counter(), start
   try:
-    for step, (lr, hr) in run.sampler.iterate(start, run.config.num_steps):
-      lr, hr = (multihost.global_array(run.batch_sharding, a[run.rows], a.shape[0])
+    for step, (lr, hr) in run.sampler.iterate(start, run.config.num_steps, rows=run.rows):
+      lr, hr = (multihost.global_array(run.batch_sharding, a, run.config.batch_size)
                 for a in (lr, hr))
       state, loss = run.step_fn(state, lr, hr)
       losses.append(loss)

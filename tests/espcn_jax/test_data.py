@@ -370,6 +370,19 @@ def test_sampler_iterate_matches_batch(rng):
   it.close()
 
 
+def test_sampler_rows_are_those_rows_of_the_whole_batch(rng):
+  """A process cuts only its rows of every global batch, and they equal the whole batch's."""
+  sampler = data.PatchSampler([_kron_pair(rng, "a", 9, 7, 2, 1), _kron_pair(rng, "b", 6, 8, 2, 1)],
+                              2, 4, 6, seed=3)
+  for step in (0, 5):
+    whole = sampler.batch(step)
+    for rows in (slice(0, 3), slice(3, 6), slice(2, 3)):
+      for got, want in zip(sampler.batch(step, rows), whole):
+        np.testing.assert_array_equal(got, want[rows])
+  (_, (lr, _)), = list(sampler.iterate(5, 6, rows=slice(3, 6)))
+  np.testing.assert_array_equal(lr, sampler.batch(5)[0][3:6])
+
+
 def test_scale_augment_adds_shrunk_copies(tmp_path, rng):
   image = rng.integers(0, 256, (30, 42, 3), dtype=np.uint8)
   _write(tmp_path, "a.png", image)

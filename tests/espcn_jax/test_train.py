@@ -171,7 +171,7 @@ def test_half_written_metrics_line_does_not_break_resume(image_dir, tmp_path):
 
 def test_sampler_errors_surface_instead_of_hanging():
   class Broken(data.PatchSampler):
-    def batch(self, step):
+    def batch(self, step, rows=slice(None)):
       raise RuntimeError("disk vanished")
 
   pair = data.SRPair("x", np.zeros((20, 20, 1), np.float32), np.zeros((60, 60, 1), np.float32))
