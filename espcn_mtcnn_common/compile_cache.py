@@ -13,9 +13,12 @@ in a per-machine folder unless told not to:
 * else ``$XDG_CACHE_HOME/espcn-mtcnn-jax/xla-<machine>`` (``~/.cache`` by default).
 
 JAX's cache key covers the program, jaxlib's version, the XLA flags and the
-backend, but not which CPU compiled it, and XLA:CPU code is built for the host's
-instruction set; ``<machine>`` (:func:`machine_tag`) keeps machines that share a
-home folder apart. JAX stores only programs that took at least
+backend, but not the cache folder's path (:func:`enable` turns off JAX's extra
+XLA caches, whose paths inside the folder would otherwise enter every key, so
+a copied or moved folder still hits), and not which CPU compiled it, and
+XLA:CPU code is built for the host's instruction set; ``<machine>``
+(:func:`machine_tag`) keeps machines that share a home folder apart. JAX
+stores only programs that took at least
 ``jax_persistent_cache_min_compile_time_secs`` (1 s) to compile: the cascades
 and training steps, not the small helpers. Entries are about 1 MB per MTCNN
 canvas; deleting the folder is always safe. The folder is created private
@@ -36,6 +39,22 @@ __all__ = ["ENV_VAR", "machine_tag", "default_cache_dir", "add_argument", "enabl
 
 ENV_VAR = "ESPCN_MTCNN_JAX_COMPILE_CACHE"
 _OFF = ("off", "none", "0", "false", "no")
+# JAX's own variable for its extra XLA caches; when the user sets it, it wins.
+_XLA_CACHES_VAR = "JAX_PERSISTENT_CACHE_ENABLE_XLA_CACHES"
+
+
+def _keys_independent_of_the_folder(jax) -> None:
+  """Keep the folder's path out of JAX's cache keys.
+
+  With the persistent cache on, JAX also points XLA's GPU autotune cache at
+  ``<folder>/xla_gpu_per_fusion_autotune_cache_dir`` (``jax_persistent_cache_enable_xla_caches``);
+  that path is a compile option and is hashed into every key, so a copied or
+  moved folder missed every entry. The compiled executables (autotuning
+  included) are what this cache keeps, so the extra caches are turned off,
+  unless ``JAX_PERSISTENT_CACHE_ENABLE_XLA_CACHES`` asks for them.
+  """
+  if _XLA_CACHES_VAR not in os.environ:
+    jax.config.update("jax_persistent_cache_enable_xla_caches", "none")
 
 
 def _cpu_description(cpuinfo_path: str = "/proc/cpuinfo") -> str:
@@ -108,6 +127,9 @@ def enable(choice: str | os.PathLike | None = None) -> pathlib.Path | None:
       default (``ESPCN_MTCNN_JAX_COMPILE_CACHE``, then an already-set
       ``JAX_COMPILATION_CACHE_DIR``, then :func:`default_cache_dir`).
 
+  Cache keys do not depend on the folder's path (see
+  :func:`_keys_independent_of_the_folder`): a copied or moved folder still hits.
+
   Returns:
     The folder in use, or ``None`` when the cache is off. A folder that cannot
     be created only warns: the cache is a speed-up, never a reason to fail.
@@ -116,6 +138,7 @@ def enable(choice: str | os.PathLike | None = None) -> pathlib.Path | None:
   from jax.experimental.compilation_cache import (  # pylint: disable=import-outside-toplevel
       compilation_cache)
 
+  _keys_independent_of_the_folder(jax)
   value = "auto" if choice is None else str(choice).strip()
   if value.lower() == "auto":
     if not os.environ.get(ENV_VAR, "").strip() and jax.config.jax_compilation_cache_dir:

@@ -11,7 +11,9 @@ import pathlib
 import warnings
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from espcn_mtcnn_common import atomic_write
 
 __all__ = ["ImageError", "read_image", "write_image", "list_images", "as_image_array",
            "IMAGE_SUFFIXES", "MAX_PIXELS"]
@@ -29,6 +31,10 @@ class ImageError(ValueError):
 def list_images(folder: str | os.PathLike) -> list[pathlib.Path]:
   """Image files directly inside ``folder``, sorted by name.
 
+  Hidden files (names starting with ``.``) are skipped: they include the
+  temporary files of writes in progress (:mod:`~espcn_mtcnn_common.atomic_write`)
+  and macOS's ``._name`` resource forks.
+
   Raises:
     ImageError: if the folder does not exist or holds no image files.
   """
@@ -36,7 +42,8 @@ def list_images(folder: str | os.PathLike) -> list[pathlib.Path]:
   if not folder.is_dir():
     raise ImageError(f"{folder}: not a folder")
   files = sorted(p for p in folder.iterdir()
-                 if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+                 if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                 and not p.name.startswith("."))
   if not files:
     raise ImageError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder")
   return files
@@ -59,6 +66,20 @@ def _to_uint8(array: np.ndarray, path) -> np.ndarray:
   return np.clip(array, 0, 255).astype(np.uint8)
 
 
+_ORIENTATION_TAG = 0x0112
+
+
+def _upright(img: Image.Image) -> Image.Image:
+  """``img`` turned as its EXIF orientation tag says (unchanged without one)."""
+  try:
+    orientation = img.getexif().get(_ORIENTATION_TAG, 1)
+  except Exception:  # pylint: disable=broad-except  (unparsable EXIF: treat as upright)
+    return img
+  if orientation not in range(2, 9):
+    return img
+  return ImageOps.exif_transpose(img)
+
+
 def read_image(path: str | os.PathLike, *, mode: str = "auto") -> np.ndarray:
   """Read an image file as uint8.
 
@@ -68,9 +89,10 @@ def read_image(path: str | os.PathLike, *, mode: str = "auto") -> np.ndarray:
       and returns colour as ``[H, W, 3]`` RGB; ``"rgb"`` always returns
       ``[H, W, 3]``; ``"gray"`` always ``[H, W]`` (via BT.601 luma).
 
-  Palette images are expanded; alpha channels are dropped with a warning
-  (composite them yourself if the background matters); 16-bit images are
-  reduced to 8 bits with a warning.
+  An EXIF orientation tag (2-8) is applied as photo viewers do, so the array
+  is the upright picture. Palette images are expanded; alpha channels are
+  dropped with a warning (composite them yourself if the background matters);
+  16-bit images are reduced to 8 bits with a warning.
 
   Raises:
     ImageError: missing, empty, unreadable or corrupt files, images with a
@@ -87,6 +109,7 @@ def read_image(path: str | os.PathLike, *, mode: str = "auto") -> np.ndarray:
         raise ImageError(f"{path}: {img.width}x{img.height} is larger than the "
                          f"{MAX_PIXELS}-pixel limit (set ESPCN_JAX_MAX_PIXELS to raise it)")
       img.load()
+      img = _upright(img)
       if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
       if img.mode in ("RGBA", "LA", "PA"):
@@ -137,11 +160,24 @@ def as_image_array(array: np.ndarray, source: str) -> np.ndarray:
   return np.ascontiguousarray(_to_uint8(array, source))
 
 
+def _format_for(path: pathlib.Path) -> str:
+  """PIL's format name for ``path``'s suffix, with a clear error for unknown ones."""
+  Image.init()
+  fmt = Image.EXTENSION.get(path.suffix.lower())
+  if fmt is None:
+    raise ValueError(f"{path}: unknown image suffix {path.suffix!r}; use e.g. .png or .jpg")
+  return fmt
+
+
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
-  """Write a uint8 ``[H, W]`` or ``[H, W, 3]`` image (format from the suffix)."""
+  """Write a uint8 ``[H, W]`` or ``[H, W, 3]`` image (format from the suffix).
+
+  The file is written under a temporary name in the same folder and renamed
+  into place, so concurrent writers or a failure never leave a partial file.
+  """
   image = np.asarray(image)
   if image.dtype != np.uint8:
     raise ValueError(f"write_image expects uint8, got {image.dtype}")
   path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  Image.fromarray(image).save(path)
+  with atomic_write.atomic_path(path) as tmp:
+    Image.fromarray(image).save(tmp, format=_format_for(path))

@@ -15,10 +15,11 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from espcn_mtcnn_common import image_io
+from espcn_mtcnn_common import atomic_write, image_io
 
 __all__ = ["VideoError", "VideoInfo", "CODECS", "DEFAULT_FPS", "probe_video",
-           "check_frame_pixels", "read_frames", "open_writer", "write_frame", "quiet_ffmpeg"]
+           "check_frame_pixels", "read_frames", "AtomicVideoWriter", "open_writer", "write_frame",
+           "quiet_ffmpeg"]
 
 # Output suffix -> FourCC that the opencv-python wheel (FFmpeg inside) can encode.
 CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "FFV1"}
@@ -112,9 +113,67 @@ def read_frames(path: str | os.PathLike, *, max_frames: int | None = None) -> It
     capture.release()
 
 
+class AtomicVideoWriter:
+  """An OpenCV ``VideoWriter`` on a temporary file, renamed into place on ``release()``.
+
+  Used like ``cv2.VideoWriter`` (``write``, ``isOpened``, ``release``). Until
+  ``release()`` the destination keeps its old content (if any); ``discard()``
+  drops the temporary file instead. As a context manager it releases on
+  success and discards when the block raises.
+  """
+
+  def __init__(self, writer, tmp: pathlib.Path, path: pathlib.Path):
+    self._writer, self.tmp_path, self.path = writer, tmp, path
+    self._done = False
+
+  def write(self, frame_bgr: np.ndarray) -> None:
+    """Encode one BGR frame (as ``cv2.VideoWriter.write``)."""
+    self._writer.write(frame_bgr)
+
+  def isOpened(self) -> bool:  # pylint: disable=invalid-name  (cv2's name)
+    return not self._done and self._writer.isOpened()
+
+  def release(self) -> None:
+    """Finish the file and rename it to :attr:`path`; later calls do nothing."""
+    if self._done:
+      return
+    self._done = True
+    try:
+      self._writer.release()
+      os.replace(self.tmp_path, self.path)
+    except BaseException:
+      with contextlib.suppress(OSError):
+        self.tmp_path.unlink()
+      raise
+
+  def discard(self) -> None:
+    """Close the writer and delete the temporary file; :attr:`path` is untouched."""
+    if self._done:
+      return
+    self._done = True
+    with contextlib.suppress(Exception):
+      self._writer.release()
+    with contextlib.suppress(OSError):
+      self.tmp_path.unlink()
+
+  def __enter__(self) -> "AtomicVideoWriter":
+    return self
+
+  def __exit__(self, exc_type, exc, tb) -> None:
+    if exc_type is None:
+      self.release()
+    else:
+      self.discard()
+
+
 def open_writer(path: str | os.PathLike, fps: float, width: int, height: int,
                 codec: str | None = None):
-  """An OpenCV ``VideoWriter`` for ``width`` x ``height`` colour frames.
+  """A video writer for ``width`` x ``height`` colour frames, written atomically.
+
+  Frames go to a hidden temporary file beside ``path`` (same suffix);
+  ``release()`` renames it to ``path``, ``discard()`` deletes it (see
+  :class:`AtomicVideoWriter`; ``with open_writer(...) as writer:`` does the
+  right one), so a failed or concurrent run never leaves a partial video.
 
   Args:
     path: output file; its folder must exist.
@@ -139,13 +198,15 @@ def open_writer(path: str | os.PathLike, fps: float, width: int, height: int,
     codec = CODECS[suffix]
   if len(codec) != 4:
     raise VideoError(f"codec must be a four-character FourCC such as 'mp4v', got {codec!r}")
-  writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), float(fps),
+  tmp = atomic_write.temp_path_for(path)
+  writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), float(fps),
                            (int(width), int(height)))
   if not writer.isOpened():
+    AtomicVideoWriter(writer, tmp, path).discard()
     raise VideoError(f"{path}: OpenCV cannot write codec {codec!r} into a {suffix or 'suffix-less'}"
                      " file (this opencv-python wheel encodes mp4v for .mp4, MJPG for .avi, "
                      "FFV1 for .mkv/.avi; it has no H.264 encoder)")
-  return writer
+  return AtomicVideoWriter(writer, tmp, path)
 
 
 def write_frame(writer, frame: np.ndarray) -> None:

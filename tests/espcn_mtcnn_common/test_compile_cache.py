@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -39,6 +40,7 @@ def _child_env(**extra) -> dict:
   env = dict(os.environ)
   env.pop(compile_cache.ENV_VAR, None)
   env.pop("JAX_COMPILATION_CACHE_DIR", None)
+  env.pop("JAX_PERSISTENT_CACHE_ENABLE_XLA_CACHES", None)
   # Store every program, however quick to compile, so tiny ones show the mechanism.
   env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
   env.update(extra)
@@ -131,6 +133,39 @@ def test_a_second_process_loads_what_the_first_compiled(tmp_path):
   damaged = _run([str(script), str(folder)], _child_env())
   assert "Error reading persistent compilation cache" in damaged.stderr
   assert _lines(damaged.stdout)["value"] == first["value"]
+
+
+def test_a_copied_or_moved_folder_still_hits(tmp_path):
+  folder = tmp_path / "first" / "xla"
+  script = tmp_path / "round_trip.py"
+  script.write_text(_ROUND_TRIP)
+  first = _lines(_run([str(script), str(folder)], _child_env()).stdout)
+  assert first["hits"] == "0"
+  entries = sorted(p.name for p in folder.iterdir())
+  copy = tmp_path / "elsewhere" / "deeper" / "copy"
+  shutil.copytree(folder, copy)
+  copied = _lines(_run([str(script), str(copy)], _child_env()).stdout)
+  assert int(copied["hits"]) >= 1 and copied["value"] == first["value"]
+  assert sorted(p.name for p in copy.iterdir()) == entries     # nothing compiled anew
+  moved = tmp_path / "moved"
+  folder.rename(moved)
+  again = _lines(_run([str(script), str(moved)], _child_env()).stdout)
+  assert int(again["hits"]) >= 1 and sorted(p.name for p in moved.iterdir()) == entries
+
+
+def test_enable_turns_off_the_path_dependent_xla_caches(tmp_path, monkeypatch):
+  import jax
+  before = jax.config.jax_persistent_cache_enable_xla_caches
+  try:
+    monkeypatch.delenv("JAX_PERSISTENT_CACHE_ENABLE_XLA_CACHES", raising=False)
+    compile_cache.enable("off")
+    assert jax.config.jax_persistent_cache_enable_xla_caches == "none"
+    jax.config.update("jax_persistent_cache_enable_xla_caches", "all")
+    monkeypatch.setenv("JAX_PERSISTENT_CACHE_ENABLE_XLA_CACHES", "all")   # the user's choice wins
+    compile_cache.enable("off")
+    assert jax.config.jax_persistent_cache_enable_xla_caches == "all"
+  finally:
+    jax.config.update("jax_persistent_cache_enable_xla_caches", before)
 
 
 def test_the_cli_writes_its_programs_to_the_folder(tmp_path):

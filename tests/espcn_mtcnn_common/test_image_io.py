@@ -259,3 +259,62 @@ def test_write_image_rejects_non_uint8(tmp_path, dtype):
   with pytest.raises(ValueError, match="uint8"):
     image_io.write_image(tmp_path / "x.png", np.zeros((2, 2), dtype))
   assert not (tmp_path / "x.png").exists()
+
+
+# ----------------------------------------------------------------------------- EXIF orientation
+
+# What a photo viewer shows for each EXIF orientation value, from the stored pixels
+# (TIFF/EXIF 2.3, tag 0x0112), written with NumPy independently of PIL.
+_UPRIGHT = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],                       # mirrored left-right
+    3: lambda a: a[::-1, ::-1],                    # rotated 180
+    4: lambda a: a[::-1],                          # mirrored top-bottom
+    5: lambda a: a.swapaxes(0, 1),                 # transposed
+    6: lambda a: np.rot90(a, k=-1),                # stored rotated: turn 90 degrees clockwise
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),     # transversed
+    8: lambda a: np.rot90(a, k=1),                 # turn 90 degrees counter-clockwise
+}
+
+
+def _with_orientation(path, pixels, orientation, **save_kwargs):
+  exif = Image.Exif()
+  exif[0x0112] = orientation
+  Image.fromarray(pixels).save(path, exif=exif, **save_kwargs)
+  return path
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_lossless_png(tmp_path, rng, orientation):
+  pixels = rng.integers(0, 256, (5, 8, 3), dtype=np.uint8)
+  path = _with_orientation(tmp_path / "photo.png", pixels, orientation)
+  with Image.open(path) as img:
+    assert img.getexif().get(0x0112) == orientation        # the tag really is in the file
+  got = _read_no_warning(path)
+  np.testing.assert_array_equal(got, _UPRIGHT[orientation](pixels))
+  assert got.flags.c_contiguous
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_orientation_is_applied_to_jpeg_and_gray(tmp_path, orientation):
+  yy, xx = np.mgrid[:32, :48]
+  pixels = np.stack([xx * 5, yy * 7, np.full_like(xx, 90)], -1).astype(np.uint8)
+  path = _with_orientation(tmp_path / "photo.jpg", pixels, orientation, quality=95)
+  with Image.open(path) as img:
+    stored = np.asarray(img.convert("RGB"))                # the decoder's pixels, un-turned
+  got = _read_no_warning(path)
+  np.testing.assert_array_equal(got, _UPRIGHT[orientation](stored))
+  assert np.abs(got.astype(int) - _UPRIGHT[orientation](pixels)).max() <= 12
+  gray = _read_no_warning(path, mode="gray")
+  assert gray.shape == got.shape[:2]
+
+
+def test_unparsable_exif_reads_as_stored(tmp_path, rng, monkeypatch):
+  pixels = rng.integers(0, 256, (4, 6), dtype=np.uint8)
+  path = _with_orientation(tmp_path / "photo.png", pixels, 6)
+
+  def broken(self):
+    raise SyntaxError("bad EXIF")
+
+  monkeypatch.setattr(Image.Image, "getexif", broken)
+  np.testing.assert_array_equal(_read_no_warning(path), pixels)
