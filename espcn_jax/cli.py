@@ -3,6 +3,7 @@
 Examples::
 
   espcn-upscale photo.jpg -o photo_x3.png                 # shipped x3 weights
+  espcn-upscale photo.jpg -o big/                         # into a folder: big/photo_x3.png
   espcn-upscale photos/ -o big/ --model runs/espcn_x3     # a folder, own checkpoint
 
 Colour images: Y through ESPCN, Cb/Cr bicubic. Grey images stay grey. An alpha
@@ -11,6 +12,7 @@ channel is upscaled with MATLAB bicubic and kept.
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import sys
 import warnings
@@ -74,16 +76,43 @@ def _upscale_file(params, settings, scale, src: pathlib.Path, dst: pathlib.Path)
   return image.shape, out.shape
 
 
-def _jobs(src: pathlib.Path, dst: pathlib.Path) -> list[tuple[pathlib.Path, pathlib.Path]]:
+def _single_output(src: pathlib.Path, dst: pathlib.Path, scale: int,
+                   as_folder: bool) -> pathlib.Path:
+  """The output file for one input: ``dst`` itself, or ``dst/STEM_x{scale}.png`` for a folder.
+
+  Raises:
+    ValueError: the output is the input file, has an unknown suffix, or is a
+      JPEG for an image with alpha.
+  """
+  if as_folder or dst.is_dir():
+    dst = dst / f"{src.stem}_x{scale}.png"
+  if dst.resolve() == src.resolve() or (dst.exists() and dst.samefile(src)):
+    raise ValueError(f"the output {dst} is the input file; choose another -o "
+                     "(the input is never overwritten)")
+  Image.init()
+  if dst.suffix.lower() not in Image.EXTENSION:
+    raise ValueError(f"-o {dst}: unknown image suffix {dst.suffix!r}; use e.g. .png or .jpg, "
+                     "or an existing folder")
+  if dst.suffix.lower() in (".jpg", ".jpeg") and _read_alpha(src) is not None:
+    raise ValueError(f"{src} has an alpha channel, which JPEG cannot store; write "
+                     ".png, .webp or .tif instead")
+  return dst
+
+
+def _jobs(src: pathlib.Path, dst: pathlib.Path, scale: int,
+          dst_is_folder: bool = False) -> list[tuple[pathlib.Path, pathlib.Path]]:
   """``(input, output)`` paths: one file, or every image of a folder as ``dst/STEM.png``.
 
   Raises:
     ImageError: a single input that cannot be read; ValueError: name clashes
-      in a folder, or the output folder is the input folder.
+      in a folder, the output folder is the input folder or an existing file,
+      or a single output would overwrite its input.
   """
   if not src.is_dir():
     _read_image(src)      # a single unreadable input is a usage error (exit 2)
-    return [(src, dst)]
+    return [(src, _single_output(src, dst, scale, dst_is_folder))]
+  if dst.exists() and not dst.is_dir():
+    raise ValueError(f"-o {dst} is an existing file; a folder input needs an output folder")
   files = image_io.list_images(src)
   stems = [f.stem for f in files]
   if len(set(stems)) != len(stems):
@@ -94,13 +123,27 @@ def _jobs(src: pathlib.Path, dst: pathlib.Path) -> list[tuple[pathlib.Path, path
   return [(f, dst / f"{f.stem}.png") for f in files]
 
 
+def _check_output_folder(folder: pathlib.Path) -> None:
+  """Creates ``folder`` if missing; a clear ValueError when that fails or it is not writable."""
+  try:
+    folder.mkdir(parents=True, exist_ok=True)
+  except OSError as e:
+    raise ValueError(f"cannot create the output folder {folder}: "
+                     f"{e.strerror or e}") from None
+  if not os.access(folder, os.W_OK | os.X_OK):
+    raise ValueError(f"the output folder {folder} is not writable")
+
+
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog="espcn-upscale", description=__doc__,
       formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("input", help="an image file or a folder of images")
   parser.add_argument("-o", "--output", required=True,
-                      help="output file (for one image) or folder (for a folder)")
+                      help="output file (for one image) or folder (for a folder). One image "
+                           "with -o an existing folder (or a path ending in /) is written "
+                           "there as STEM_x{scale}.png. The input is never overwritten; "
+                           "images with alpha need .png, .webp or .tif, not .jpg")
   parser.add_argument("--scale", type=int, default=3, help="upscaling factor of the model")
   parser.add_argument("--model", default="pretrained",
                       help="'pretrained' (shipped weights) or a training workdir")
@@ -117,8 +160,9 @@ def main(argv=None) -> int:
   compile_cache.enable(args.compile_cache)
   src, dst = pathlib.Path(args.input), pathlib.Path(args.output)
   try:
+    jobs = _jobs(src, dst, args.scale, dst_is_folder=args.output.endswith(("/", os.sep)))
+    _check_output_folder(jobs[0][1].parent)   # before the (slow) model load and the work
     params, settings = load_params(args.model, args.scale, args.channels)
-    jobs = _jobs(src, dst)
   except (image_io.ImageError, CheckpointError, FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -1,6 +1,7 @@
 """Image-quality metrics with the super-resolution literature's conventions.
 
-All metrics take images as float arrays in [0, 1] (``[H, W]`` or ``[H, W, C]``),
+All metrics take images as float arrays in [0, 1] (integer arrays such as uint8
+0-255 images are refused with a ValueError) (``[H, W]`` or ``[H, W, C]``),
 remove ``border`` pixels on every side (the literature uses border = scale) and
 compute in float64 on the 0-255 scale, as MATLAB evaluation scripts do.
 """
@@ -22,7 +23,17 @@ def shave(image: np.ndarray, border: int) -> np.ndarray:
   return image[border:-border, border:-border]
 
 
-def _prepare(a, b, border):
+def _check_float(name: str, *images) -> None:
+  """Refuses integer (e.g. uint8 0-255) images: the metrics assume floats in [0, 1]."""
+  for image in images:
+    dtype = np.asarray(image).dtype
+    if dtype.kind in "biu":           # bool, signed and unsigned integers (bfloat16 is "V")
+      raise ValueError(f"{name} expects float images in [0, 1]; got {dtype}"
+                       + (" - divide by 255 first" if dtype == np.uint8 else ""))
+
+
+def _prepare(a, b, border, name):
+  _check_float(name, a, b)
   a = np.asarray(a, np.float64)
   b = np.asarray(b, np.float64)
   if a.shape != b.shape:
@@ -40,7 +51,7 @@ def psnr(image: np.ndarray, reference: np.ndarray, *, border: int = 0) -> float:
   Returns:
     PSNR in dB; ``inf`` for identical images.
   """
-  a, b = _prepare(image, reference, border)
+  a, b = _prepare(image, reference, border, "psnr")
   mse = np.mean((a - b) ** 2)
   if mse == 0:
     return float("inf")
@@ -84,7 +95,7 @@ def ssim(image: np.ndarray, reference: np.ndarray, *, border: int = 0) -> float:
     image, reference: float arrays in [0, 1], ``[H, W]`` or ``[H, W, C]``.
     border: pixels removed from each side before comparing.
   """
-  a, b = _prepare(image, reference, border)
+  a, b = _prepare(image, reference, border, "ssim")
   if a.shape[0] < 11 or a.shape[1] < 11:
     raise ValueError(f"SSIM needs at least 11x11 pixels after the border, got {a.shape[:2]}")
   if a.ndim == 2:
@@ -105,7 +116,7 @@ def cosine_similarity_map(image: np.ndarray, reference: np.ndarray, *,
   Returns:
     float64 ``[H - 2*border - window + 1, W - 2*border - window + 1]``.
   """
-  a, b = _prepare(image, reference, border)
+  a, b = _prepare(image, reference, border, "cosine_similarity")
   if a.ndim == 2:
     a, b = a[..., None], b[..., None]
   shape = (window, window, a.shape[-1])

@@ -35,9 +35,15 @@ def load_pretrained(scale: int, channels: int = 1, *,
   """Shipped ``(params, model_card)`` for ``scale`` and ``channels`` (1 = Y, 3 = RGB).
 
   Raises:
+    ValueError: ``channels`` is not 1 or 3, or ``scale`` is not an integer >= 2.
     FileNotFoundError: no shipped model for that scale/channel count (the
       message lists those that exist).
   """
+  if isinstance(channels, bool) or channels not in (1, 3):
+    raise ValueError(f"channels must be 1 (Y) or 3 (RGB), got {channels!r}")
+  if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 2:
+    raise ValueError(f"scale must be an integer >= 2, got {scale!r} "
+                     f"(shipped: {', '.join(available(weights_dir)) or 'none'})")
   stem = model_name(scale, channels)
   weights_dir = pathlib.Path(weights_dir)
   path = weights_dir / f"{stem}.npz"

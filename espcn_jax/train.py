@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
+import shutil
 import time
+import warnings
 from typing import Any, Callable
 
 import jax
@@ -35,7 +38,7 @@ from espcn_mtcnn_common import multihost
 from espcn_mtcnn_common.metrics_log import MetricsLog
 
 __all__ = ["TrainState", "create_model", "create_optimizer", "create_train_state",
-           "train_step", "eval_step", "validate", "train_and_evaluate"]
+           "train_step", "eval_step", "validate", "train_and_evaluate", "check_config"]
 
 
 class TrainState(train_state.TrainState):
@@ -186,6 +189,45 @@ def _model_info(config) -> dict:
           "degradation": config.degradation}
 
 
+def check_config(config) -> None:
+  """Refuses config values training cannot use, before any work, with one clear message.
+
+  Raises:
+    ValueError: naming the field and the value it got.
+  """
+  def positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+      raise ValueError(f"config.{name} must be an integer >= {minimum}, got {value!r}")
+
+  for name in ("batch_size", "num_steps", "log_every", "eval_every", "checkpoint_every",
+               "keep_checkpoints"):
+    positive_int(name, config[name])
+  positive_int("scale", config.scale, 2)
+  if config.channels not in (1, 3):
+    raise ValueError(f"config.channels must be 1 (Y) or 3 (RGB), got {config.channels!r}")
+  reach = max(config.model.kernel_sizes)
+  if isinstance(config.patch_size, bool) or not isinstance(config.patch_size, int) or (
+      config.patch_size < reach):
+    raise ValueError(f"config.patch_size must be an integer >= the largest kernel size "
+                     f"({reach}), got {config.patch_size!r}")
+  lr = config.learning_rate
+  # 0 is allowed: it freezes the params (e.g. to check a warm start).
+  if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not np.isfinite(lr) or lr < 0:
+    raise ValueError(f"config.learning_rate must be a finite number >= 0, got {lr!r}")
+  if config.warmup_steps < 0:
+    raise ValueError(f"config.warmup_steps must be >= 0, got {config.warmup_steps!r}")
+
+
+def _check_writable(workdir: pathlib.Path) -> None:
+  """Creates ``workdir`` if missing; a clear ValueError when that fails or it is read-only."""
+  try:
+    workdir.mkdir(parents=True, exist_ok=True)
+  except OSError as e:
+    raise ValueError(f"cannot create the workdir {workdir}: {e.strerror or e}") from None
+  if not os.access(workdir, os.W_OK | os.X_OK):
+    raise ValueError(f"the workdir {workdir} is not writable")
+
+
 def _check_workdir(workdir: pathlib.Path, config) -> None:
   info_path = workdir / checkpoint.MODEL_INFO
   if info_path.exists():
@@ -261,16 +303,54 @@ class _Checkpoints:
                 barrier_sync_key_prefix="best")))
 
   def restore_latest(self, state: TrainState) -> tuple[TrainState, int | None]:
-    """``(state, step)`` of the latest checkpoint; ``(state, None)`` when there is none.
+    """``(state, step)`` of the latest intact checkpoint; ``(state, None)`` when there is none.
 
     The checkpoint is restored onto ``state``'s shapes and shardings (an
     explicit target), so a run saved on any device count resumes on this one.
+    A damaged checkpoint (truncated file, empty metadata) is skipped with a
+    warning and moved to ``ckpt_damaged/`` once an older one restores.
+
+    Raises:
+      checkpoint.CheckpointError: checkpoints exist but none of them restores.
     """
-    if self.latest.latest_step() is None:
+    steps = sorted(self.latest.all_steps(), reverse=True)
+    if not steps:
       return state, None
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-    state = self.latest.restore(self.latest.latest_step(), args=ocp.args.StandardRestore(abstract))
-    return state, int(state.step)
+    damaged = []
+    for step in steps:
+      try:
+        restored = self.latest.restore(step, args=ocp.args.StandardRestore(abstract))
+      except Exception as e:   # orbax/tensorstore raise plain Exceptions for damaged files
+        damaged.append(step)
+        detail = str(e).split(" See full TensorStore")[0].splitlines()[:1]
+        reason = f"{type(e).__name__}: {detail[0][:200] if detail else ''}"
+        older = next((s for s in steps if s < step), None)
+        warnings.warn(f"checkpoint step {step} in {self.dir} is damaged ({reason}); "
+                      + (f"resuming from step {older}" if older is not None
+                         else "no older checkpoint"), stacklevel=2)
+        continue
+      self._set_aside(damaged)
+      return restored, int(restored.step)
+    raise checkpoint.CheckpointError(
+        f"no intact checkpoint in {self.dir} (damaged steps: "
+        f"{', '.join(map(str, damaged))}); delete that folder to train from scratch")
+
+  def _set_aside(self, steps: list[int]) -> None:
+    """Moves damaged step folders to ``ckpt_damaged/`` so training can save those steps again."""
+    if not steps:
+      return
+    if multihost.is_primary():
+      aside = self.dir.parent / "ckpt_damaged"
+      aside.mkdir(exist_ok=True)
+      for step in steps:
+        target = aside / str(step)
+        n = 1
+        while target.exists():
+          target, n = aside / f"{step}.{n}", n + 1
+        shutil.move(str(self.dir / str(step)), str(target))
+    multihost.sync("espcn_ckpt_set_aside")
+    self.latest.reload()
 
   def save(self, state: TrainState, step: int, val_metrics: dict | None = None) -> None:
     """The train state as the latest checkpoint; with ``val_metrics``, the params for best."""
@@ -402,8 +482,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   Returns:
     The final metrics (last loss, validation PSNR/SSIM if validated).
   """
+  check_config(config)
   workdir = pathlib.Path(workdir).resolve()
-  workdir.mkdir(parents=True, exist_ok=True)
+  _check_writable(workdir)
   _check_workdir(workdir, config)
   replicated, batch_sharding = _shardings(config)
   sampler, val_pairs = _load_data(config)

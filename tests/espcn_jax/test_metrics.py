@@ -17,6 +17,7 @@ import math
 
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -202,3 +203,20 @@ def test_cosine_zero_vectors():
   m = metrics.cosine_similarity_map(a, b, window=1)
   assert m[4, 4] == 0.0                     # one vector zero
   np.testing.assert_array_equal(np.delete(m.ravel(), -1), 1.0)   # both zero
+
+
+@pytest.mark.parametrize("metric", [metrics.psnr, metrics.ssim, metrics.cosine_similarity])
+def test_uint8_images_are_refused_with_a_hint(rng, metric):
+  # Issue 20: uint8 0-255 input used to give -13.9 dB / a shifted SSIM without error.
+  a = rng.integers(0, 256, (16, 16, 3)).astype(np.uint8)
+  with pytest.raises(ValueError, match="float images in \\[0, 1\\]; got uint8 - divide by 255"):
+    metric(a, a)
+  with pytest.raises(ValueError, match="got int64"):
+    metric(a.astype(np.float64) / 255, a.astype(np.int64))
+
+
+def test_float32_float16_and_bfloat16_images_are_accepted(rng):
+  a = rng.random((16, 16)).astype(np.float32)
+  assert metrics.psnr(a, a.astype(np.float16)) > 40
+  assert metrics.psnr(a, np.asarray(jnp.asarray(a, jnp.bfloat16))) > 30
+  assert metrics.ssim(a, a) == pytest.approx(1.0)

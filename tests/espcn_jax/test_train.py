@@ -6,6 +6,9 @@ takes a few seconds on a 2-core CPU.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -14,6 +17,7 @@ import pytest
 from espcn_jax import checkpoint, color, data, train
 from espcn_jax.configs import default
 from espcn_jax.configs import x3 as x3_recipe
+from tests.conftest import REPO
 from tests.espcn_jax.helpers import tiny_config, write_images
 
 
@@ -114,7 +118,7 @@ def test_batch_not_divisible_by_devices_is_refused(image_dir, tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_error(image_dir, tmp_path):
-  config = tiny_config(image_dir, learning_rate=float("nan"))
+  config = tiny_config(image_dir, learning_rate=1e30)   # a NaN rate is refused up front
   with pytest.raises(FloatingPointError, match="last good checkpoint"):
     train.train_and_evaluate(config, tmp_path / "run")
 
@@ -237,3 +241,89 @@ def test_init_from_a_workdir_starts_training_there(image_dir, tmp_path):
   np.testing.assert_allclose(params["conv2"]["kernel"], source["conv2"]["kernel"], atol=0)
   with pytest.raises(FileNotFoundError, match="no shipped model"):
     train.load_source_params("pretrained:espcn_x9_y")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("batch_size", 0, "config.batch_size must be an integer >= 1, got 0"),
+    ("num_steps", 0, "config.num_steps must be an integer >= 1"),
+    ("checkpoint_every", 0, "config.checkpoint_every must be an integer >= 1"),
+    ("patch_size", 2, "config.patch_size must be an integer >= the largest kernel size \\(5\\)"),
+    ("learning_rate", -1e-3, "config.learning_rate must be a finite number >= 0"),
+    ("learning_rate", float("nan"), "config.learning_rate must be a finite number >= 0"),
+    ("learning_rate", float("inf"), "config.learning_rate must be a finite number >= 0"),
+    ("scale", 1, "config.scale must be an integer >= 2"),
+    ("channels", 2, "config.channels must be 1 \\(Y\\) or 3"),
+])
+def test_unusable_config_values_are_refused_before_any_work(image_dir, tmp_path, field, value,
+                                                           message):
+  # Issue 20: batch_size=0 used to surface as a NaN loss with advice to lower the rate.
+  with pytest.raises(ValueError, match=message):
+    train.train_and_evaluate(tiny_config(image_dir, **{field: value}), tmp_path / "run")
+  assert not (tmp_path / "run").exists()
+
+
+def test_train_script_reports_a_bad_config_value_as_an_error(tmp_path):
+  cmd = [sys.executable, "train.py", "espcn", "--config=espcn_jax/configs/default.py:smoke",
+         f"--workdir={tmp_path / 'run'}", "--config.batch_size=0"]
+  done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 2, done.stderr[-2000:]
+  assert "error: config.batch_size must be an integer >= 1, got 0" in done.stderr
+  assert "Traceback" not in done.stderr and "NaN" not in done.stderr
+
+
+def test_workdir_that_cannot_be_created_is_refused_before_any_work(image_dir, tmp_path):
+  (tmp_path / "file").write_text("not a folder")
+  with pytest.raises(ValueError, match="cannot create the workdir"):
+    train.train_and_evaluate(tiny_config(image_dir), tmp_path / "file" / "run")
+
+
+def test_read_only_workdir_is_refused_before_any_work(image_dir, tmp_path, monkeypatch):
+  # Root ignores chmod, so the permission check itself is simulated.
+  workdir = tmp_path / "run"
+  real_access = os.access
+  monkeypatch.setattr(os, "access", lambda p, mode, **kw: (
+      False if os.fspath(p) == os.fspath(workdir) else real_access(p, mode, **kw)))
+  monkeypatch.setattr(train, "_load_data", lambda config: pytest.fail("data loaded"))
+  with pytest.raises(ValueError, match=f"the workdir {workdir} is not writable"):
+    train.train_and_evaluate(tiny_config(image_dir), workdir)
+
+
+def _damage(workdir, step, how):
+  step_dir = workdir / "ckpt" / str(step)
+  if how == "metadata":
+    (step_dir / "default" / "_METADATA").write_bytes(b"")
+  else:   # truncate the array data files (a copy cut short)
+    for data_file in (p for p in step_dir.rglob("*") if p.is_file() and p.parent.name == "d"):
+      data_file.write_bytes(data_file.read_bytes()[: data_file.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("how", ["truncated", "metadata"])
+def test_damaged_latest_checkpoint_falls_back_to_the_older_one(image_dir, tmp_path,
+                                                              straight_losses, how):
+  # Issue 20: a damaged latest checkpoint stopped training instead of using the older one.
+  workdir = tmp_path / "run"
+  train.train_and_evaluate(tiny_config(image_dir), workdir)   # checkpoints at steps 3 and 6
+  assert sorted(int(p.name) for p in (workdir / "ckpt").iterdir()) == [3, 6]
+  _damage(workdir, 6, how)
+  with pytest.warns(UserWarning, match="checkpoint step 6 .* is damaged .*; resuming from step 3"):
+    train.train_and_evaluate(tiny_config(image_dir), workdir)
+  _assert_same_losses(_losses(workdir), straight_losses)       # steps 4-6 redone identically
+  assert (workdir / "ckpt_damaged" / "6").is_dir()
+  ckpts = train._Checkpoints(workdir, 2)
+  try:
+    _, step = ckpts.restore_latest(train.create_train_state(tiny_config(image_dir),
+                                                            jax.random.key(0)))
+  finally:
+    ckpts.close()
+  assert step == 6                                             # the redone step 6 is intact
+
+
+def test_no_intact_checkpoint_is_a_clear_error(image_dir, tmp_path):
+  workdir = tmp_path / "run"
+  train.train_and_evaluate(tiny_config(image_dir), workdir)   # checkpoints at steps 3 and 6
+  _damage(workdir, 3, "metadata")
+  _damage(workdir, 6, "truncated")
+  with pytest.warns(UserWarning, match="damaged"):
+    with pytest.raises(checkpoint.CheckpointError, match="no intact checkpoint .*steps: 6, 3"):
+      train.train_and_evaluate(tiny_config(image_dir), workdir)
+  assert sorted(int(p.name) for p in (workdir / "ckpt").iterdir()) == [3, 6]   # left in place
