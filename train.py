@@ -37,6 +37,7 @@ from ml_collections import config_flags
 
 from espcn_jax import train as espcn_train
 from espcn_mtcnn_common import compile_cache
+from espcn_mtcnn_common.cli_helpers import install_warning_format
 from mtcnn_jax import train as mtcnn_train
 
 # Task -> (its trainer module, with train_and_evaluate(config, workdir); default config).
@@ -97,6 +98,7 @@ def _stop_distributed(e: BaseException) -> None:
 
 
 def main() -> None:
+  install_warning_format()
   if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help", "help"):
     print(_usage())
     sys.exit(0 if len(sys.argv) >= 2 else 2)

@@ -26,6 +26,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from espcn_mtcnn_common.atomic_write import write_json_atomic
+
 __all__ = ["ModelInfo", "write_model_info", "read_model_info", "restore_params", "load_model",
            "CheckpointError"]
 
@@ -42,7 +44,7 @@ ModelInfo = dict  # {"scale", "channels", "features", "kernel_sizes", "activatio
 def write_model_info(workdir: str | os.PathLike, info: ModelInfo) -> None:
   path = pathlib.Path(workdir) / MODEL_INFO
   path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(json.dumps(info, indent=2) + "\n")
+  write_json_atomic(path, info, indent=2)
 
 
 def read_model_info(workdir: str | os.PathLike) -> ModelInfo:

@@ -25,6 +25,7 @@ from espcn_jax import infer, resize
 from espcn_jax.checkpoint import CheckpointError
 from espcn_jax.evaluate import resolve_model
 from espcn_mtcnn_common import compile_cache, image_io
+from espcn_mtcnn_common.cli_helpers import install_warning_format
 
 __all__ = ["main", "load_params"]
 
@@ -156,6 +157,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+  install_warning_format()
   args = _parser().parse_args(argv)
   compile_cache.enable(args.compile_cache)
   src, dst = pathlib.Path(args.input), pathlib.Path(args.output)

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from espcn_jax import checkpoint, color, data, metrics, pretrained
 from espcn_jax.infer import super_resolve
 from espcn_mtcnn_common import image_io
+from espcn_mtcnn_common.atomic_write import write_json_atomic
 
 __all__ = ["ModelSpec", "resolve_model", "evaluate", "format_table", "write_figures",
            "protocol_description"]
@@ -336,6 +337,4 @@ def write_figures(result: dict, folder: str | os.PathLike, *,
 
 def save_json(result: dict, path: str | os.PathLike) -> None:
   clean = {k: v for k, v in result.items() if k != "arrays"}
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(json.dumps(clean, indent=2) + "\n")
+  write_json_atomic(path, clean, indent=2)   # folders are created

@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from espcn_jax import checkpoint, evaluate, pretrained
+from espcn_mtcnn_common.atomic_write import atomic_path, write_json_atomic
 
 __all__ = ["training_wall_time", "model_card", "export", "MACHINE"]
 
@@ -119,13 +120,15 @@ def export(workdir: str, *, recipe: str, eval_sets: Sequence[str] = (),
   out_dir.mkdir(parents=True, exist_ok=True)
   flat = {f"{layer}/{name}": np.asarray(v, np.float32)
           for layer, sub in params.items() for name, v in sub.items()}
-  np.savez(out_dir / f"{stem}.npz", **flat)
+  with atomic_path(out_dir / f"{stem}.npz") as tmp:
+    np.savez(tmp, **flat)
   card = model_card(workdir, params, info, recipe=recipe, eval_sets=eval_sets)
   if note:
     card["note"] = note
-  (out_dir / f"{stem}.json").write_text(json.dumps(card, indent=2) + "\n")
+  write_json_atomic(out_dir / f"{stem}.json", card, indent=2)
   # The training curve travels with the weights (docs/make_espcn_figure.py plots it).
-  shutil.copyfile(pathlib.Path(workdir) / "metrics.jsonl", out_dir / f"{stem}.metrics.jsonl")
+  with atomic_path(out_dir / f"{stem}.metrics.jsonl") as tmp:
+    shutil.copyfile(pathlib.Path(workdir) / "metrics.jsonl", tmp)
   return out_dir / f"{stem}.npz"
 
 

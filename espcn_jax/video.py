@@ -35,7 +35,7 @@ from espcn_jax import infer
 from espcn_jax.checkpoint import CheckpointError
 from espcn_jax.cli import load_params
 from espcn_mtcnn_common import compile_cache
-from espcn_mtcnn_common.cli_helpers import positive_int, progress_bar
+from espcn_mtcnn_common.cli_helpers import install_warning_format, positive_int, progress_bar
 from espcn_mtcnn_common.pipeline import PipelineStats, VideoStats, run_pipeline, summary_line
 from espcn_mtcnn_common.video_io import (VideoError, check_frame_pixels, open_writer, probe_video,
                                          quiet_ffmpeg, read_frames, write_frame)
@@ -118,6 +118,7 @@ def upscale_video(src: str | os.PathLike, dst: str | os.PathLike, *, params, sca
 
 
 def main(argv=None) -> int:
+  install_warning_format()
   parser = argparse.ArgumentParser(prog="espcn-video", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("input", help="a video file (anything OpenCV's FFmpeg decodes)")
