@@ -12,6 +12,15 @@ set's (``faces: [{"box", "landmarks"}]`` per image).
 ``y2 - y1`` is below ``min_face`` move to the ignore boxes. WIDER boxes are
 usually taller than wide, so height is the face's larger side, the one
 MTCNN's ``min_face_size`` (the side of its square windows) is closest to.
+
+Boxes are checked on load (:func:`load_annotations`): a face box needs
+``x2 > x1`` and ``y2 > y1`` and must overlap the image, or the file is
+rejected (ValueError naming the file, image and box index); a box partly
+outside the image is clipped to it (``0 <= x <= width``, ``0 <= y <= height``),
+since detections never leave the image and an unclipped box could not reach
+IoU 0.5 with them. Ignore regions follow the same rules, except that empty
+ones (``x2 == x1`` or ``y2 == y1``: the WIDER files hold a few) are kept: they
+cover nothing.
 """
 from __future__ import annotations
 
@@ -98,6 +107,40 @@ def _attributes(entry: Mapping, boxes: np.ndarray, ignore: np.ndarray,
   return attrs
 
 
+def _checked_boxes(boxes: np.ndarray, width: int, height: int, where: str, what: str,
+                   allow_empty: bool = False) -> np.ndarray:
+  """``boxes`` clipped to the image, after checking each is a real box that overlaps it.
+
+  Raises:
+    ValueError: an inverted (or, unless ``allow_empty``, empty) box, or a
+      non-empty box entirely outside the ``width`` x ``height`` image; the
+      message names ``where`` and the box's index.
+  """
+  x1, y1, x2, y2 = boxes.T
+  bad = ((x2 < x1) | (y2 < y1)) if allow_empty else ~((x2 > x1) & (y2 > y1))
+  if bad.any():
+    i = int(np.argmax(bad))
+    raise ValueError(f"{where}: {what}[{i}] {boxes[i].tolist()} is inverted or empty "
+                     "(needs x2 > x1 and y2 > y1)")
+  outside = (x2 > x1) & (y2 > y1) & ((x2 <= 0) | (y2 <= 0) | (x1 >= width) | (y1 >= height))
+  if outside.any():
+    i = int(np.argmax(outside))
+    raise ValueError(f"{where}: {what}[{i}] {boxes[i].tolist()} lies entirely outside the "
+                     f"{width}x{height} image")
+  return np.clip(boxes, 0.0, [width, height, width, height])
+
+
+def _image_size(entry: Mapping, where: str) -> tuple[int, int]:
+  """The entry's ``(width, height)``, positive integers."""
+  try:
+    width, height = int(entry["width"]), int(entry["height"])
+  except (TypeError, ValueError):
+    raise ValueError(f"{where}: width and height must be integers") from None
+  if width < 1 or height < 1:
+    raise ValueError(f"{where}: image size {width}x{height} is not positive")
+  return width, height
+
+
 def _parse_annotation(entry: Any, where: str) -> ImageAnnotation:
   if not isinstance(entry, Mapping):
     raise ValueError(f"{where}: expected an object, got {type(entry).__name__}")
@@ -105,13 +148,16 @@ def _parse_annotation(entry: Any, where: str) -> ImageAnnotation:
     if key not in entry:
       raise ValueError(f"{where}: missing key {key!r}")
   where = f"{where} ({entry['file']})"
+  width, height = _image_size(entry, where)
   boxes, landmarks = _boxes_and_landmarks(entry, where)
-  ignore = checked_array(entry.get("ignore"), (4,), where, "ignore")
+  boxes = _checked_boxes(boxes, width, height, where, "box")
+  ignore = _checked_boxes(checked_array(entry.get("ignore"), (4,), where, "ignore"),
+                          width, height, where, "ignore", allow_empty=True)
   if landmarks is not None and len(landmarks) != len(boxes):
     raise ValueError(f"{where}: {len(landmarks)} landmark sets for {len(boxes)} boxes")
   attrs = _attributes(entry, boxes, ignore, where)
-  return ImageAnnotation(file=str(entry["file"]), width=int(entry["width"]),
-                         height=int(entry["height"]), boxes=boxes, ignore=ignore,
+  return ImageAnnotation(file=str(entry["file"]), width=width, height=height, boxes=boxes,
+                         ignore=ignore,
                          landmarks=landmarks, split=entry.get("split"), **attrs)
 
 
@@ -125,7 +171,9 @@ def load_annotations(path) -> list[ImageAnnotation]:
   Raises:
     FileNotFoundError: no such file.
     ValueError: not JSON, not an object with an ``images`` list, or an image
-      entry with missing keys or badly shaped arrays (the message names it).
+      entry with missing keys, badly shaped arrays, an inverted box or one
+      entirely outside its image (the message names it). Boxes partly outside
+      are clipped to the image (see the module docstring).
   """
   data = read_json(path, "annotation")
   if not isinstance(data, Mapping) or "images" not in data:

@@ -32,12 +32,16 @@ from mtcnn_jax.nms import nms, nms_order
 from mtcnn_jax.params import load_params
 
 __all__ = ["DetectorConfig", "Detections", "FaceDetections", "detect", "detect_batch",
-           "detect_padded", "canvas_shape"]
+           "detect_padded", "canvas_shape", "check_config"]
 
 
 @dataclasses.dataclass(frozen=True)
 class DetectorConfig:
-  """Static settings of the cascade (hashable: it is a jit static argument).
+  """Settings of the cascade (hashable: it is a jit static argument).
+
+  All fields are static (a new value compiles the cascade again) except
+  ``thresholds``, which :func:`detect` and :func:`detect_batch` pass as data:
+  trying another threshold reuses the compiled cascade.
 
   Attributes:
     min_face_size: smallest face searched for, pixels (original: 20).
@@ -294,15 +298,28 @@ def detect_padded(params, image, height, width, config: DetectorConfig = Detecto
                     overflow1 + overflow2 + overflow3)
 
 
-@functools.partial(jax.jit, static_argnames=("config",))
-def _detect_one(params, image, height, width, config):
-  return detect_padded(params, image, height, width, config)
+def _with_thresholds(config: DetectorConfig, thresholds) -> DetectorConfig:
+  """``config`` with the traced ``thresholds [3]`` (data), or as is when None."""
+  return config if thresholds is None else dataclasses.replace(config, thresholds=thresholds)
+
+
+def _split_thresholds(config: DetectorConfig) -> tuple[DetectorConfig, np.ndarray]:
+  """The static part of ``config`` (thresholds blanked) and its thresholds as float32 data,
+  so that a new threshold value reuses the compiled cascade."""
+  return (dataclasses.replace(config, thresholds=None),
+          np.asarray(config.thresholds, np.float32))
 
 
 @functools.partial(jax.jit, static_argnames=("config",))
-def _detect_many(params, images, heights, widths, config):
+def _detect_one(params, image, height, width, config, thresholds=None):
+  return detect_padded(params, image, height, width, _with_thresholds(config, thresholds))
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def _detect_many(params, images, heights, widths, config, thresholds=None):
   # lax.map, not vmap: under vmap every lax.cond becomes a select and the
   # skipping of empty NMS blocks and R-/O-Net chunks would be lost.
+  config = _with_thresholds(config, thresholds)
   return jax.lax.map(lambda a: detect_padded(params, a[0], a[1], a[2], config),
                      (images, heights, widths))
 
@@ -363,6 +380,44 @@ def _trim(d, scale: float) -> FaceDetections:
                         np.asarray(d.landmarks)[valid] * scale)
 
 
+def _check_unit_interval_tuple(name: str, value, length: int) -> None:
+  """Raises ValueError unless ``value`` is ``length`` finite numbers in [0, 1]."""
+  try:
+    values = [float(x) for x in value]
+  except (TypeError, ValueError):
+    raise ValueError(f"{name} must be {length} numbers in [0, 1], got {value!r}") from None
+  if len(values) != length or not all(0.0 <= x <= 1.0 for x in values):  # nan fails too
+    raise ValueError(f"{name} must be {length} numbers in [0, 1], got {list(value)}")
+
+
+def check_config(config: DetectorConfig) -> None:
+  """Checks a :class:`DetectorConfig`'s values (before any image is read or traced).
+
+  Raises:
+    ValueError: a field out of range; the message names it.
+  """
+  try:
+    min_face = float(config.min_face_size)
+    factor = float(config.factor)
+  except (TypeError, ValueError):
+    raise ValueError("min_face_size and factor must be numbers") from None
+  if not (np.isfinite(min_face) and min_face >= pyramid.CELL_SIZE):
+    raise ValueError(f"min_face_size must be a finite number >= {pyramid.CELL_SIZE} "
+                     f"(P-Net's window), got {config.min_face_size}")
+  if not 0.0 < factor < 1.0:
+    raise ValueError(f"factor must be in (0, 1), got {config.factor}")
+  _check_unit_interval_tuple("thresholds", config.thresholds, 3)
+  _check_unit_interval_tuple("nms_thresholds", config.nms_thresholds, 4)
+  for name in ("level_top_k", "stage1_pool", "rnet_k", "onet_k", "max_faces", "rnet_chunk",
+               "onet_chunk"):
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+      raise ValueError(f"{name} must be a positive integer, got {value!r}")
+  if config.resize not in pyramid.RESIZE_METHODS:
+    raise ValueError(f"resize must be one of {list(pyramid.RESIZE_METHODS)}, "
+                     f"got {config.resize!r}")
+
+
 def _resolve(params, config, kwargs) -> tuple[dict, DetectorConfig]:
   if params is None:
     params = load_params("published")
@@ -371,6 +426,7 @@ def _resolve(params, config, kwargs) -> tuple[dict, DetectorConfig]:
     if unknown:
       raise TypeError(f"unknown detector settings: {sorted(unknown)}")
     config = dataclasses.replace(config, **kwargs)
+  check_config(config)
   # Validated (a clear ValueError before any tracing) and resolved here, so
   # that "auto" shares the compiled cascade of the form it stands for.
   config = dataclasses.replace(config, conv_impl=resolve_conv_impl(config.conv_impl))
@@ -409,7 +465,8 @@ def detect(image, *, params=None, config: DetectorConfig = DetectorConfig(),
   ch, cw = canvas_shape(h, w)
   canvas = np.zeros((ch, cw, 3), np.float32)
   canvas[:h, :w] = image
-  d = _detect_one(params, canvas, np.int32(h), np.int32(w), config)
+  static, thresholds = _split_thresholds(config)
+  d = _detect_one(params, canvas, np.int32(h), np.int32(w), static, thresholds)
   return _trim(d, scale)
 
 
@@ -443,7 +500,7 @@ def detect_batch(images, *, params=None, config: DetectorConfig = DetectorConfig
       im = prepared[i][0]
       canvases[n, : im.shape[0], : im.shape[1]] = im
       hs[n], ws[n] = im.shape[:2]
-    d = _detect_many(params, canvases, hs, ws, config)
+    d = _detect_many(params, canvases, hs, ws, *_split_thresholds(config))
     for n, i in enumerate(idx):
       results[i] = _trim(jax.tree.map(lambda a, n=n: a[n], d), prepared[i][1])
   return results  # type: ignore[return-value]

@@ -20,8 +20,9 @@ from tqdm.auto import tqdm
 
 from espcn_mtcnn_common import compile_cache, image_io
 from mtcnn_jax import detectors, draw
-from mtcnn_jax.cascade import detect
+from mtcnn_jax.cascade import DetectorConfig, check_config, detect
 from mtcnn_jax.detection_files import save_detections
+from mtcnn_jax.input_checks import check_writable_folder
 from mtcnn_jax.params import load_params
 
 __all__ = ["main"]
@@ -31,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="mtcnn-detect", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("input", help="an image file or a folder of images")
-  parser.add_argument("-o", "--output", required=True, help="output folder")
+  parser.add_argument("-o", "--output", required=True,
+                      help="output folder (created; it must not be where an annotated copy "
+                      "<stem>.jpg would replace an input image)")
   parser.add_argument("--min-face-size", type=float, default=20.0, help="smallest face, pixels")
   parser.add_argument("--thresholds", type=float, nargs=3, default=(0.6, 0.7, 0.7),
                       metavar=("P", "R", "O"), help="P-, R-, O-Net face thresholds")
@@ -60,6 +63,25 @@ def _input_files(src: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
   if out.resolve() == src.resolve():
     raise ValueError("the output folder must differ from the input folder")
   return files
+
+
+def _check_no_overwrite(files: list[pathlib.Path], out: pathlib.Path, args) -> None:
+  """Refuses outputs that would replace an input image.
+
+  Raises:
+    ValueError: an annotated copy ``<out>/<stem>.jpg`` or an aligned crop folder
+      ``<out>/aligned`` that is (or holds) an input file.
+  """
+  inputs = {f.resolve() for f in files}
+  for f in files:
+    target = (out / f"{f.stem}.jpg").resolve()
+    if not args.no_annotated and target in inputs:
+      raise ValueError(f"the annotated copy {out / f'{f.stem}.jpg'} would overwrite the input "
+                       f"{f}; choose another output folder (-o)")
+  aligned = (out / "aligned").resolve()
+  if args.aligned and any(f.parent == aligned for f in inputs):
+    raise ValueError(f"the aligned crops in {out / 'aligned'} could overwrite input images; "
+                     "choose another output folder (-o)")
 
 
 def _write_images(out: pathlib.Path, file: pathlib.Path, image, faces, args) -> None:
@@ -99,11 +121,14 @@ def main(argv=None) -> int:
   compile_cache.enable(args.compile_cache)
   src, out = pathlib.Path(args.input), pathlib.Path(args.output)
   try:
-    files = _input_files(src, out)
     settings = {"min_face_size": args.min_face_size, "thresholds": tuple(args.thresholds)}
+    check_config(DetectorConfig(**settings))
+    files = _input_files(src, out)
+    _check_no_overwrite(files, out, args)
     name = detectors.mtcnn_detector_name(args.weights)
     params = load_params(detectors.mtcnn_params_source(name))
     record = detectors.detector_settings(name, **settings)
+    check_writable_folder(out)
   except (image_io.ImageError, ValueError, FileNotFoundError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

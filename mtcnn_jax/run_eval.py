@@ -24,9 +24,10 @@ from mtcnn_jax import report as report_lib
 from mtcnn_jax.agreement import agreement
 from mtcnn_jax.annotations import ImageAnnotation, load_annotations
 from mtcnn_jax.average_precision import evaluate_detections
-from mtcnn_jax.cascade import canvas_shape
+from mtcnn_jax.cascade import DetectorConfig, canvas_shape, check_config
 from mtcnn_jax.demo_faces import sample_faces
 from mtcnn_jax.detection_files import load_detections, save_detections
+from mtcnn_jax.input_checks import check_writable_folder
 from mtcnn_jax.landmark_error import evaluate_landmarks
 from mtcnn_jax.tfds_faces import wider_face_record
 
@@ -181,10 +182,15 @@ def _parity(ours: dict, reference: dict) -> dict:
   return parity
 
 
+def _figures_folder(args, out: pathlib.Path) -> pathlib.Path:
+  """``--figures``, or beside the report: ``<out stem>_figures``."""
+  return pathlib.Path(getattr(args, "figures", None) or out.with_suffix("").as_posix() + "_figures")
+
+
 def _write_figures(args, report: dict, curves: dict, annotations, get_image,
                    per_detector: dict, out: pathlib.Path) -> None:
   """PR, ROC and sample figures plus report.md; their paths go into ``report["figures"]``."""
-  folder = pathlib.Path(args.figures or out.with_suffix("").as_posix() + "_figures")
+  folder = _figures_folder(args, out)
   samples = []
   for ann in annotations[: getattr(args, "sample_images", 4)]:
     dets = {"gt": {"boxes": ann.boxes, "scores": np.ones(len(ann.boxes)), "landmarks": None}}
@@ -196,14 +202,31 @@ def _write_figures(args, report: dict, curves: dict, annotations, get_image,
                        report_lib.write_all(report, curves, samples, folder).items()}
 
 
+def _check_outputs(args) -> None:
+  """Fails at once (ValueError) on output paths that could not be written after the work:
+  ``--out`` (a file path whose folder must be writable), ``--save-detections``,
+  ``--figures``."""
+  out = pathlib.Path(args.out)
+  if out.is_dir():
+    raise ValueError(f"--out {out} is a folder; give a JSON file path")
+  check_writable_folder(out.parent, "--out folder")
+  if getattr(args, "save_detections", None):
+    check_writable_folder(args.save_detections, "--save-detections folder")
+  if getattr(args, "figures", "") != "none":
+    check_writable_folder(_figures_folder(args, out), "--figures folder")
+
+
 def run(args) -> dict:
   """The evaluation behind the CLI; returns the report (also written to ``args.out``)."""
+  names = [n for n in args.detectors.split(",") if n]
+  _check_detectors(names)
+  if any(detectors.is_mtcnn(n) for n in names):
+    check_config(DetectorConfig(min_face_size=args.min_face_size))
+  _check_outputs(args)
   annotations, get_image, description = load_dataset(args.data)
   if args.limit:
     annotations = annotations[: args.limit]
   min_face = args.min_face or None
-  names = [n for n in args.detectors.split(",") if n]
-  _check_detectors(names)
   per_detector, settings_by = _run_detectors(args, names, annotations, get_image)
   for ref in [r for r in args.reference.split(",") if r]:
     ref_name, ref_settings, ref_dets = load_detections(ref)

@@ -34,8 +34,10 @@ import os
 import pathlib
 import platform
 import shlex
+import shutil
 import sys
 import time
+import warnings
 from typing import Any, Callable, Mapping
 
 import jax
@@ -354,23 +356,62 @@ def _start_record(stage_dir: pathlib.Path, stage: str, stage_config, composition
   return record
 
 
+def _set_aside(manager: ocp.CheckpointManager, stage_dir: pathlib.Path, step: int) -> None:
+  """Moves a damaged checkpoint step to ``<stage_dir>/ckpt_damaged/<step>`` (kept for a
+  look, out of the manager's way: the resumed run saves that step again)."""
+  if multihost.is_primary():
+    target = stage_dir / "ckpt_damaged" / str(step)
+    if target.exists():
+      shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(stage_dir / "ckpt" / str(step)), str(target))
+  multihost.sync(f"mtcnn set aside {step}")
+  manager.reload()
+
+
+def _restore_latest_intact(stage: str, state: TrainState, manager: ocp.CheckpointManager,
+                           stage_dir: pathlib.Path) -> TrainState | None:
+  """The newest checkpoint that restores onto ``state``'s shapes, or None when there is
+  none. Damaged ones (truncated data, empty metadata) are set aside with a warning.
+
+  Raises:
+    ValueError: checkpoints exist but none of them is intact.
+  """
+  steps = sorted(manager.all_steps(), reverse=True)
+  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+  for step in steps:
+    try:
+      return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    except Exception as e:  # noqa: BLE001 -- orbax/tensorstore raise many kinds on bad files
+      first_line = (str(e).strip().splitlines() or [""])[0][:200]
+      warnings.warn(f"{stage}: checkpoint step {step} in {stage_dir / 'ckpt'} is damaged "
+                    f"({type(e).__name__}: {first_line}); set aside in "
+                    f"{stage_dir / 'ckpt_damaged'}, trying an older one", stacklevel=2)
+      _set_aside(manager, stage_dir, step)
+  if steps:
+    raise ValueError(f"{stage}: no intact checkpoint in {stage_dir / 'ckpt'} (steps "
+                     f"{sorted(steps)} damaged, now in {stage_dir / 'ckpt_damaged'}); "
+                     "re-run to train the stage from the start")
+  return None
+
+
 def _initial_state(config, stage: str, replicated, manager: ocp.CheckpointManager,
                    stage_dir: pathlib.Path) -> tuple[TrainState, int]:
-  """A fresh state, or the latest checkpoint's when there is one; and its step.
+  """A fresh state, or the latest intact checkpoint's when there is one; and its step.
 
   The checkpoint is restored onto the fresh state's shapes and ``replicated``
   sharding (an explicit target), so a stage saved on any device count resumes
-  on this one.
+  on this one. A damaged newest checkpoint is set aside with a warning and the
+  next older one resumed (:func:`_restore_latest_intact`).
   """
   key = jax.random.key(config.seed)
   state = jax.device_put(jax.device_get(
       create_train_state(stage, config[stage], jax.random.fold_in(key, NET_NAMES.index(stage)))),
       replicated)
   start = 0
-  if manager.latest_step() is not None:
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-    state = manager.restore(manager.latest_step(), args=ocp.args.StandardRestore(abstract))
-    start = int(state.step)
+  restored = _restore_latest_intact(stage, state, manager, stage_dir)
+  if restored is not None:
+    state, start = restored, int(restored.step)
     if multihost.is_primary():
       print(f"Resuming {stage} from step {start} in {stage_dir / 'ckpt'}")
   return state, start

@@ -39,7 +39,7 @@ from espcn_mtcnn_common.pipeline import PipelineStats, VideoStats, run_pipeline,
 from espcn_mtcnn_common.video_io import (VideoError, check_frame_pixels, open_writer, probe_video,
                                          quiet_ffmpeg, read_frames, write_frame)
 from mtcnn_jax import draw
-from mtcnn_jax.cascade import DetectorConfig, FaceDetections, detect_batch
+from mtcnn_jax.cascade import DetectorConfig, FaceDetections, check_config, detect_batch
 from mtcnn_jax.detectors import WEIGHTS_HELP, mtcnn_detector_name, mtcnn_params_source
 from mtcnn_jax.params import load_params
 
@@ -203,6 +203,8 @@ def main(argv=None) -> int:
   out = pathlib.Path(args.out) if args.out else src.with_name(f"{src.stem}_faces.mp4")
   json_path = pathlib.Path(args.json) if args.json else out.with_suffix(".jsonl")
   try:
+    check_config(DetectorConfig(min_face_size=args.min_face_size,
+                                thresholds=tuple(args.thresholds)))
     params = load_params(mtcnn_params_source(mtcnn_detector_name(args.weights)))
     stats = detect_video(src, out=None if args.no_video else out, json_path=json_path,
                          params=params, batch_size=args.batch_size, codec=args.codec,

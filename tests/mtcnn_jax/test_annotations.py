@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -61,3 +62,45 @@ def test_min_face_moves_short_faces_into_ignore():
   np.testing.assert_array_equal(out.ignore_attrs[:, 0], [9, 0, 2])
   assert apply_min_face(ann, None) is ann
   assert len(ann.boxes) == 5  # the input is untouched
+
+
+def _write_one_image(tmp_path, **entry) -> pathlib.Path:
+  path = tmp_path / "anns.json"
+  path.write_text(json.dumps({"images": [
+      {"file": "ok.jpg", "width": 50, "height": 40, "boxes": [[1, 2, 11, 22]]},
+      {"file": "img.jpg", "width": 50, "height": 40, "ignore": [], **entry}]}))
+  return path
+
+
+@pytest.mark.parametrize("box", [[20, 5, 10, 25], [10, 25, 20, 5], [10, 5, 10, 25]])
+def test_inverted_or_empty_boxes_are_refused_with_file_image_and_index(tmp_path, box):
+  path = _write_one_image(tmp_path, boxes=[[1, 2, 11, 22], box])
+  with pytest.raises(ValueError, match=rf"anns\.json, images\[1\] \(img\.jpg\): box\[1\] "
+                                       r".* is inverted or empty"):
+    load_annotations(path)
+  path = _write_one_image(tmp_path, faces=[{"box": box}])
+  with pytest.raises(ValueError, match=r"\(img\.jpg\): box\[0\] .* inverted"):
+    load_annotations(path)
+
+
+@pytest.mark.parametrize("box", [[-20, 5, -5, 25], [60, 5, 80, 25], [5, 40, 20, 60],
+                                 [5, -30, 20, 0]])
+def test_boxes_entirely_outside_the_image_are_refused(tmp_path, box):
+  with pytest.raises(ValueError, match=r"box\[0\] .* entirely outside the 50x40 image"):
+    load_annotations(_write_one_image(tmp_path, boxes=[box]))
+  with pytest.raises(ValueError, match=r"ignore\[0\] .* entirely outside"):
+    load_annotations(_write_one_image(tmp_path, boxes=[], ignore=[box]))
+
+
+def test_boxes_partly_outside_are_clipped_to_the_image(tmp_path):
+  path = _write_one_image(tmp_path, boxes=[[-5, -3, 20, 25], [30, 20, 70, 55]],
+                          ignore=[[40, -10, 60, 10], [0, 0, 0, 0]])
+  _, ann = load_annotations(path)
+  np.testing.assert_array_equal(ann.boxes, [[0, 0, 20, 25], [30, 20, 50, 40]])
+  # Empty ignore regions (the WIDER files hold a few) are kept: they cover nothing.
+  np.testing.assert_array_equal(ann.ignore, [[40, 0, 50, 10], [0, 0, 0, 0]])
+
+
+def test_non_positive_image_size_is_refused(tmp_path):
+  with pytest.raises(ValueError, match=r"\(img\.jpg\): image size 0x40 is not positive"):
+    load_annotations(_write_one_image(tmp_path, width=0, boxes=[]))

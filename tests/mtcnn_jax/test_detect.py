@@ -75,6 +75,41 @@ def test_unknown_setting_is_refused():
     mtcnn_jax.detect(np.zeros((20, 20, 3), np.uint8), min_face=20)
 
 
+@pytest.mark.parametrize("settings, field", [
+    ({"min_face_size": float("nan")}, "min_face_size"),
+    ({"min_face_size": 8}, "min_face_size"),
+    ({"factor": 1.0}, "factor"),
+    ({"thresholds": (0.6, 0.7)}, "thresholds"),
+    ({"thresholds": (0.6, 0.7, float("nan"))}, "thresholds"),
+    ({"thresholds": (0.6, 0.7, 1.5)}, "thresholds"),
+    ({"nms_thresholds": (0.5, 0.7, 0.7)}, "nms_thresholds"),
+    ({"rnet_k": 0}, "rnet_k"),
+    ({"max_faces": 2.5}, "max_faces"),
+    ({"resize": "cubic"}, "resize"),
+])
+def test_bad_settings_are_refused_before_any_work(settings, field):
+  image = np.zeros((40, 40, 3), np.uint8)
+  with pytest.raises(ValueError, match=f"^{field} must be"):
+    mtcnn_jax.detect(image, **settings)
+  with pytest.raises(ValueError, match=f"^{field} must be"):
+    mtcnn_jax.detect_batch([image], **settings)
+
+
+def test_thresholds_are_data_not_a_new_compilation(hopper):
+  traced = chex.assert_max_traces(n=1)(detect_lib._detect_one.__wrapped__)
+  original = detect_lib._detect_one
+  detect_lib._detect_one = jax.jit(traced, static_argnames=("config",))
+  try:
+    base = mtcnn_jax.detect(hopper, min_face_size=60)
+    strict = mtcnn_jax.detect(hopper, min_face_size=60, thresholds=(0.6, 0.7, 0.999999))
+    loose = mtcnn_jax.detect(hopper, min_face_size=60, thresholds=[0.6, 0.7, 0.5])
+  finally:
+    detect_lib._detect_one = original
+  assert len(base) == 1 and base.scores[0] < 0.999999 and len(strict) == 0
+  assert len(loose) >= len(base)
+  np.testing.assert_array_equal(loose.boxes[: len(base)], base.boxes)
+
+
 def test_huge_images_are_downscaled_with_a_warning(hopper):
   big = np.kron(hopper, np.ones((2, 2, 1), np.uint8))      # 1200 x 1024
   with pytest.warns(UserWarning, match="downscaled"):

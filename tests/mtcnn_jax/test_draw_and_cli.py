@@ -96,3 +96,72 @@ def test_evaluate_mtcnn_saves_reference_format_detections(shared_data, tmp_path,
 def test_evaluate_mtcnn_bad_data_is_a_clear_error(tmp_path, capsys):
   assert evaluate_cli.main(["mtcnn", f"--data={tmp_path}", "--no-progress"]) == 2
   assert "no annotations file" in capsys.readouterr().err
+
+
+def _assert_usage_error(capsys, *needles) -> str:
+  err = capsys.readouterr().err
+  assert err.startswith("error: ") and "Traceback" not in err, err
+  for needle in needles:
+    assert needle in err, err
+  return err
+
+
+def test_detect_cli_never_overwrites_an_input_image(tmp_path, capsys, monkeypatch):
+  photo = tmp_path / "photo.jpg"
+  Image.open(HOPPER).save(photo)
+  before = photo.read_bytes()
+  monkeypatch.chdir(tmp_path)
+  assert cli.main(["photo.jpg", "-o", ".", "--no-progress"]) == 2      # single file mode
+  _assert_usage_error(capsys, "would overwrite the input")
+  assert photo.read_bytes() == before
+  # Folder mode: the input folder is the output's aligned/, where crop 0 of
+  # hopper.png would replace the input hopper_0.png.
+  folder = tmp_path / "out" / "aligned"
+  folder.mkdir(parents=True)
+  Image.open(HOPPER).save(folder / "hopper.png")
+  Image.open(HOPPER).save(folder / "hopper_0.png")
+  before = (folder / "hopper_0.png").read_bytes()
+  assert cli.main([str(folder), "-o", str(tmp_path / "out"), "--aligned", "--no-progress"]) == 2
+  _assert_usage_error(capsys, "could overwrite input images")
+  assert (folder / "hopper_0.png").read_bytes() == before
+  assert not (tmp_path / "out" / "detections.json").exists()
+  # ... and the output folder is the input folder through a link.
+  (tmp_path / "link").symlink_to(folder)
+  assert cli.main([str(tmp_path / "link"), "-o", str(folder), "--no-progress"]) == 2
+  _assert_usage_error(capsys)
+  assert sorted(p.name for p in folder.iterdir()) == ["hopper.png", "hopper_0.png"]
+
+
+def test_detect_cli_refuses_bad_settings_and_outputs_before_any_work(tmp_path, capsys):
+  image = tmp_path / "hopper.png"
+  Image.open(HOPPER).save(image)
+  assert cli.main([str(image), "-o", str(tmp_path / "o1"), "--thresholds", "0.6", "0.7",
+                   "nan"]) == 2
+  _assert_usage_error(capsys, "thresholds must be")
+  assert cli.main([str(image), "-o", str(tmp_path / "o2"), "--min-face-size", "nan"]) == 2
+  _assert_usage_error(capsys, "min_face_size must be")
+  assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+  # -o an existing file, and a folder under a file (fails for root too).
+  assert cli.main([str(image), "-o", str(image)]) == 2
+  _assert_usage_error(capsys, "is an existing file")
+  assert cli.main([str(image), "-o", str(image / "sub")]) == 2
+  _assert_usage_error(capsys, "is not writable")
+
+
+def test_evaluate_mtcnn_refuses_unwritable_outputs_before_any_work(tmp_path, capsys):
+  blocker = tmp_path / "file"
+  blocker.write_text("x")
+  missing = tmp_path / "no-data"   # would fail later: the output check comes first
+  assert evaluate_cli.main(["mtcnn", f"--data={missing}", f"--out={blocker / 'sub' / 'r.json'}",
+                            "--no-progress"]) == 2
+  _assert_usage_error(capsys, "--out folder", "not writable")
+  assert evaluate_cli.main(["mtcnn", f"--data={missing}", f"--out={tmp_path}",
+                            "--no-progress"]) == 2
+  _assert_usage_error(capsys, "is a folder")
+  assert evaluate_cli.main(["mtcnn", f"--data={missing}", f"--out={tmp_path / 'r.json'}",
+                            f"--save-detections={blocker}", "--no-progress"]) == 2
+  _assert_usage_error(capsys, "--save-detections folder", "existing file")
+  assert evaluate_cli.main(["mtcnn", f"--data={missing}", f"--out={tmp_path / 'r.json'}",
+                            "--detectors=mtcnn", "--min-face-size=nan", "--no-progress"]) == 2
+  _assert_usage_error(capsys, "min_face_size must be")
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]     # nothing created

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -117,6 +118,40 @@ def test_ctrl_c_then_a_crash_then_resume_give_the_losses_of_one_run(face_set, ca
   want, got = _losses(straight[0] / "pnet"), _losses(tmp_path / "pnet")
   assert sorted(got) == sorted(want)
   np.testing.assert_array_equal([got[s] for s in sorted(got)], [want[s] for s in sorted(want)])
+
+
+def _truncate_a_data_file(step_dir):
+  data = max((p for p in step_dir.rglob("*") if p.is_file() and p.parent.name == "d"),
+             key=lambda p: p.stat().st_size)
+  data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+
+
+def _empty_metadata(step_dir):
+  (step_dir / "default" / "_METADATA").write_bytes(b"")
+
+
+@pytest.mark.parametrize("damage", [_truncate_a_data_file, _empty_metadata])
+def test_a_damaged_latest_checkpoint_falls_back_to_the_older_one(face_set, cache_dir, tmp_path,
+                                                                  straight, damage):
+  shutil.copytree(straight[0] / "pnet", tmp_path / "pnet")
+  ckpt = tmp_path / "pnet" / "ckpt"
+  assert sorted(int(p.name) for p in ckpt.iterdir() if p.name.isdigit()) == [3, 6]
+  damage(ckpt / "6")
+  with pytest.warns(UserWarning, match=r"pnet: checkpoint step 6 in .* is damaged"):
+    train.train_stage(_config(face_set, cache_dir), tmp_path, "pnet")
+  assert (tmp_path / "pnet" / "ckpt_damaged" / "6").is_dir() and (ckpt / "6").is_dir()
+  want, got = _losses(straight[0] / "pnet"), _losses(tmp_path / "pnet")
+  assert sorted(got) == sorted(want)                        # steps 4-6 were redone
+  np.testing.assert_array_equal([got[s] for s in sorted(got)], [want[s] for s in sorted(want)])
+
+
+def test_no_intact_checkpoint_is_a_clear_error(face_set, cache_dir, tmp_path, straight):
+  shutil.copytree(straight[0] / "pnet", tmp_path / "pnet")
+  for step in ("3", "6"):
+    _empty_metadata(tmp_path / "pnet" / "ckpt" / step)
+  with pytest.warns(UserWarning, match="damaged"), pytest.raises(
+      ValueError, match=r"pnet: no intact checkpoint .*\(steps \[3, 6\] damaged"):
+    train.train_stage(_config(face_set, cache_dir), tmp_path, "pnet")
 
 
 def test_four_devices_give_the_losses_of_one(face_set, cache_dir, tmp_path, straight):

@@ -141,3 +141,12 @@ def test_cli_help(capsys):
   assert exit_info.value.code == 0
   text = capsys.readouterr().out
   assert "--batch-size" in text and "--json" in text and "Audio is not" in text
+
+
+def test_video_cli_refuses_bad_settings_before_opening_the_video(tmp_path, capsys):
+  missing = tmp_path / "no-such-video.mp4"      # the settings are checked first
+  assert video.main([str(missing), "--thresholds", "0.6", "0.7", "nan", "--no-progress"]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("error: thresholds must be") and "Traceback" not in err
+  assert video.main([str(missing), "--min-face-size", "5", "--no-progress"]) == 2
+  assert capsys.readouterr().err.startswith("error: min_face_size must be")
