@@ -20,6 +20,7 @@ import warnings
 from espcn_jax import evaluate as ev
 from espcn_jax.checkpoint import CheckpointError
 from espcn_mtcnn_common import compile_cache
+from espcn_mtcnn_common.cli_helpers import install_warning_format
 from espcn_mtcnn_common.image_io import ImageError
 from mtcnn_jax import run_eval
 
@@ -144,6 +145,7 @@ _TASKS = {"espcn": (_espcn_parser, _run_espcn), "mtcnn": (_mtcnn_parser, _run_mt
 
 
 def main(argv=None) -> int:
+  install_warning_format()
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = parser.add_subparsers(dest="task", metavar="TASK", required=True)

@@ -19,6 +19,7 @@ import time
 from tqdm.auto import tqdm
 
 from espcn_mtcnn_common import compile_cache, image_io
+from espcn_mtcnn_common.cli_helpers import install_warning_format
 from mtcnn_jax import detectors, draw
 from mtcnn_jax.cascade import DetectorConfig, check_config, detect
 from mtcnn_jax.detection_files import save_detections
@@ -117,6 +118,7 @@ def _detect_files(files: list[pathlib.Path], out: pathlib.Path, params, settings
 
 
 def main(argv=None) -> int:
+  install_warning_format()
   args = _parser().parse_args(argv)
   compile_cache.enable(args.compile_cache)
   src, out = pathlib.Path(args.input), pathlib.Path(args.output)

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from espcn_mtcnn_common.atomic_write import write_text_atomic
 from mtcnn_jax.input_checks import checked_array, read_json
 
 __all__ = ["detection_record", "load_detections", "save_detections", "shift_detections"]
@@ -127,7 +128,7 @@ def save_detections(path, detector: str, settings: Mapping | None,
     images[str(file)] = record
   text = json.dumps({"detector": detector, "settings": dict(settings or {}), "images": images},
                     separators=(",", ":"), allow_nan=False)
-  pathlib.Path(path).write_text(text + "\n", encoding="utf-8")
+  write_text_atomic(path, text + "\n")
 
 
 def shift_detections(per_image: Mapping[str, Any], dx: float, dy: float) -> dict[str, dict]:

@@ -26,6 +26,7 @@ import re
 import shutil
 import sys
 
+from espcn_mtcnn_common.atomic_write import write_json_atomic
 from mtcnn_jax import params as params_lib
 
 __all__ = ["export", "RESULT_KEYS"]
@@ -97,7 +98,7 @@ def export(workdir: str | os.PathLike, *, report: str | os.PathLike, name: str,
     log = workdir / net / "metrics.jsonl"
     if log.is_file():
       shutil.copyfile(log, out / f"{net}.metrics.jsonl")
-  (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+  write_json_atomic(out / "model_card.json", card, indent=2)
   params_lib.load_params.cache_clear()
   return out
 

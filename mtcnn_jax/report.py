@@ -28,6 +28,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
+from espcn_mtcnn_common.atomic_write import write_text_atomic
 from mtcnn_jax import draw
 
 __all__ = ["plot_pr_curves", "plot_roc", "plot_sample_grid", "write_markdown", "write_all"]
@@ -563,7 +564,7 @@ def write_markdown(report: Mapping, figure_paths: Mapping[str, Any], path) -> pa
   detectors = report.get("detectors") or {}
   lines = (_heading_lines(report) + _results_lines(detectors) + _parity_lines(detectors)
            + _figure_lines(figure_paths, path.parent) + _settings_lines(detectors))
-  path.write_text("\n".join(lines).rstrip("\n") + "\n", encoding="utf-8")
+  write_text_atomic(path, "\n".join(lines).rstrip("\n") + "\n")
   return path
 
 

@@ -7,7 +7,6 @@ new size is run once untimed first (warm-up), as the reference timings did.
 from __future__ import annotations
 
 import io
-import json
 import os
 import pathlib
 import time
@@ -18,6 +17,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from espcn_mtcnn_common import tfds_images
+from espcn_mtcnn_common.atomic_write import write_json_atomic
 from espcn_mtcnn_common.image_io import read_image
 from mtcnn_jax import detectors
 from mtcnn_jax import report as report_lib
@@ -251,7 +251,7 @@ def run(args) -> dict:
     _landmark_errors(args, report, names)
   out = pathlib.Path(args.out)
   out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
+  write_json_atomic(out, report, indent=2, default=_json_default)
   if getattr(args, "figures", "") != "none":
     _write_figures(args, report, curves, annotations, get_image, per_detector, out)
   return report

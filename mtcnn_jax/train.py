@@ -51,6 +51,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
 from espcn_mtcnn_common import multihost
+from espcn_mtcnn_common.atomic_write import write_json_atomic
 from espcn_mtcnn_common.metrics_log import MetricsLog
 from mtcnn_jax import losses, nets, params as params_lib, tfds_faces
 from mtcnn_jax.cascade import DetectorConfig
@@ -352,7 +353,7 @@ def _start_record(stage_dir: pathlib.Path, stage: str, stage_config, composition
             "composition": dict(zip(losses.SAMPLE_TYPES, composition)),
             "num_steps": stage_config.num_steps}
   if multihost.is_primary():
-    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    write_json_atomic(record_path, record, indent=2)
   return record
 
 
@@ -536,7 +537,7 @@ def _finish_stage(workdir: pathlib.Path, stage: str, state: TrainState, record: 
     params_lib.save_params({stage: params}, workdir / "params")
     record.update(train_seconds=round(float(result.get("elapsed_s", 0.0)), 1),
                   final={k: v for k, v in result.items() if k != "step"})
-    (workdir / stage / "stage.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_json_atomic(workdir / stage / "stage.json", record, indent=2)
   multihost.sync(f"{stage} finished")
   return {k: v for k, v in result.items() if isinstance(v, (int, float))}
 
@@ -628,8 +629,7 @@ def train_cascade(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
       "config": config.to_dict(),
   }
   if multihost.is_primary():
-    (workdir / "params" / "model_card.json").write_text(
-        json.dumps(card, indent=2, default=str) + "\n")
+    write_json_atomic(workdir / "params" / "model_card.json", card, indent=2, default=str)
   return out
 
 

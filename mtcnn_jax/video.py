@@ -34,7 +34,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from espcn_mtcnn_common import compile_cache
-from espcn_mtcnn_common.cli_helpers import positive_int, progress_bar
+from espcn_mtcnn_common.cli_helpers import install_warning_format, positive_int, progress_bar
 from espcn_mtcnn_common.pipeline import PipelineStats, VideoStats, run_pipeline, summary_line
 from espcn_mtcnn_common.video_io import (VideoError, check_frame_pixels, open_writer, probe_video,
                                          quiet_ffmpeg, read_frames, write_frame)
@@ -177,6 +177,7 @@ def detect_video(src, *, out=None, json_path=None, batch_size: int = 8, codec: s
 
 
 def main(argv=None) -> int:
+  install_warning_format()
   parser = argparse.ArgumentParser(prog="mtcnn-video", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("input", help="a video file (anything OpenCV's FFmpeg decodes)")
