@@ -123,6 +123,11 @@ def _mtcnn_parser(sub) -> None:
   p.add_argument("--limit", type=int, default=0, help="only the first N images (0 = all)")
   p.add_argument("--save-detections", default=None, metavar="DIR",
                  help="write DIR/<detector>.json in the reference format")
+  p.add_argument("--wider-ground-truth", default=None, metavar="FOLDER",
+                 help="folder of the official WIDER FACE val ground truth (wider_face_val.mat and "
+                      "wider_{easy,medium,hard}_val.mat, e.g. ../shared/data/faces/"
+                      "wider_eval_ground_truth): adds easy / medium / hard AP under the official "
+                      "protocol for WIDER val images")
   p.add_argument("--out", default="reports/mtcnn_eval.json", help="JSON report path")
   p.add_argument("--no-progress", action="store_true", help="no progress bar")
   compile_cache.add_argument(p)

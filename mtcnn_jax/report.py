@@ -578,11 +578,15 @@ def _json_default(o):
 
 def write_all(report: Mapping, curves: Mapping[str, Mapping],
               samples: Sequence[tuple[str, np.ndarray, Mapping[str, Any]]] | None,
-              out_dir) -> dict[str, pathlib.Path]:
+              out_dir, more_pr_curves: Mapping[str, tuple[str, Mapping]] | None = None
+              ) -> dict[str, pathlib.Path]:
   """Writes ``pr_curves.png``, ``roc.png``, ``samples.png`` (with samples) and ``report.md``.
 
+  ``more_pr_curves``: further precision-recall figures, ``{key: (title, curves)}``,
+  written as ``<key>.png`` (e.g. the official WIDER settings' curves).
+
   Returns:
-    ``{"pr_curves", "roc", "samples" (when written), "report"}`` -> path.
+    ``{"pr_curves", "roc", "samples" (when written), *more_pr_curves, "report"}`` -> path.
   """
   out_dir = pathlib.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
@@ -592,5 +596,7 @@ def write_all(report: Mapping, curves: Mapping[str, Mapping],
     paths["roc"] = plot_roc(curves, out_dir / "roc.png", num_images=report.get("num_images"))
   if samples:
     paths["samples"] = plot_sample_grid(samples, out_dir / "samples.png")
+  for key, (title, more) in (more_pr_curves or {}).items():
+    paths[key] = plot_pr_curves(more, out_dir / f"{key}.png", title=title)
   paths["report"] = write_markdown(report, dict(paths), out_dir / "report.md")
   return paths

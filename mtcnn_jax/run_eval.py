@@ -30,6 +30,7 @@ from mtcnn_jax.detection_files import load_detections, save_detections
 from mtcnn_jax.input_checks import check_writable_folder
 from mtcnn_jax.landmark_error import evaluate_landmarks
 from mtcnn_jax.tfds_faces import wider_face_record
+from mtcnn_jax.wider_protocol import SETTINGS, evaluate_wider, load_wider_ground_truth
 
 __all__ = ["run", "format_table", "run_detector", "load_dataset", "PROTOCOL"]
 
@@ -37,6 +38,10 @@ PROTOCOL = ("WIDER-style: greedy matching in score order at IoU >= t, continuous
             "(no +1); detections on ignore regions (IoU >= t) are neither TP nor FP; GT shorter "
             "than min_face become ignore regions; all-point AP")
 """The scoring protocol in words, as the report records it."""
+WIDER_PROTOCOL = ("official WIDER FACE protocol (easy / medium / hard): scores min-max "
+                  "normalised over the set, each detection matched to its highest-IoU face "
+                  "(+1 areas) at IoU >= 0.5, matches to faces outside the setting neither TP "
+                  "nor FP, 1,000 thresholds, VOC AP; over the evaluated images only")
 
 
 def _annotation_path(data: str) -> pathlib.Path:
@@ -188,7 +193,8 @@ def _figures_folder(args, out: pathlib.Path) -> pathlib.Path:
 
 
 def _write_figures(args, report: dict, curves: dict, annotations, get_image,
-                   per_detector: dict, out: pathlib.Path) -> None:
+                   per_detector: dict, out: pathlib.Path, wider_curves: dict | None = None
+                   ) -> None:
   """PR, ROC and sample figures plus report.md; their paths go into ``report["figures"]``."""
   folder = _figures_folder(args, out)
   samples = []
@@ -198,8 +204,10 @@ def _write_figures(args, report: dict, curves: dict, annotations, get_image,
                                                    np.zeros(0), "landmarks": None})
                  for n in per_detector})
     samples.append((ann.file, get_image(ann), dets))
+  more = {key: (f"Official WIDER protocol, {key[len('wider_'):]} setting "
+                 f"({report['num_images']} images)", c) for key, c in (wider_curves or {}).items()}
   report["figures"] = {k: str(v) for k, v in
-                       report_lib.write_all(report, curves, samples, folder).items()}
+                       report_lib.write_all(report, curves, samples, folder, more).items()}
 
 
 def _check_outputs(args) -> None:
@@ -223,6 +231,8 @@ def run(args) -> dict:
   if any(detectors.is_mtcnn(n) for n in names):
     check_config(DetectorConfig(min_face_size=args.min_face_size))
   _check_outputs(args)
+  wider_gt = (load_wider_ground_truth(args.wider_ground_truth)
+              if getattr(args, "wider_ground_truth", None) else None)
   annotations, get_image, description = load_dataset(args.data)
   if args.limit:
     annotations = annotations[: args.limit]
@@ -247,14 +257,39 @@ def run(args) -> dict:
     for ref in refs:
       report["detectors"][name].setdefault("parity", {})[ref] = _parity(per_detector[name],
                                                                         per_detector[ref])
+  wider_curves = (_wider_settings(report, per_detector, wider_gt, annotations)
+                  if wider_gt is not None else None)
   if getattr(args, "landmarks", ""):
     _landmark_errors(args, report, names)
   out = pathlib.Path(args.out)
   out.parent.mkdir(parents=True, exist_ok=True)
   write_json_atomic(out, report, indent=2, default=_json_default)
   if getattr(args, "figures", "") != "none":
-    _write_figures(args, report, curves, annotations, get_image, per_detector, out)
+    _write_figures(args, report, curves, annotations, get_image, per_detector, out,
+                   wider_curves)
   return report
+
+
+def _wider_settings(report: dict, per_detector: dict, ground_truth: dict,
+                    annotations) -> dict:
+  """The official WIDER FACE protocol's easy / medium / hard AP of every detector.
+
+  Each detector's entry gains ``"wider": {"easy", "medium", "hard"}`` (over the
+  evaluated images only, see :func:`mtcnn_jax.wider_protocol.evaluate_wider`);
+  returns the precision-recall curves per setting, ``{"wider_<setting>": {name:
+  curve}}``, for the report's figures.
+  """
+  files = [a.file for a in annotations]
+  curves: dict = {f"wider_{s}": {} for s in SETTINGS}
+  for name, dets in per_detector.items():
+    w = evaluate_wider(dets, ground_truth, images=files)
+    report["detectors"][name]["wider"] = {s: w[s] for s in SETTINGS}
+    for s in SETTINGS:
+      curves[f"wider_{s}"][name] = {"ap": w[s], "pr_recall": w["curves"][s]["recall"],
+                                    "pr_precision": w["curves"][s]["precision"]}
+  report["wider_protocol"] = {"num_faces": w["num_faces"], "num_images": w["num_images"],
+                              "about": WIDER_PROTOCOL}
+  return curves
 
 
 def _landmark_errors(args, report: dict, names: list[str]) -> None:
@@ -301,4 +336,18 @@ def format_table(report: dict) -> str:
         lines.append(f"parity {name} vs {ref} at {iou}: ours matched {q['ours_matched']:.3f}, "
                      f"reference matched {q['ref_matched']:.3f}"
                      + (f", landmark median {lm:.2f} px" if lm is not None else ""))
-  return "\n".join(lines)
+  return "\n".join(lines + _wider_lines(report))
+
+
+def _wider_lines(report: dict) -> list[str]:
+  """The official WIDER protocol's table, when it was computed."""
+  if "wider_protocol" not in report:
+    return []
+  faces = report["wider_protocol"]["num_faces"]
+  lines = ["", f"official WIDER FACE protocol on these {report['wider_protocol']['num_images']} "
+           f"images (faces: easy {faces['easy']}, medium {faces['medium']}, hard {faces['hard']})",
+           f"{'detector':<22} {'easy':>7} {'medium':>7} {'hard':>7}"]
+  for name, e in report["detectors"].items():
+    w = e["wider"]
+    lines.append(f"{name:<22} {w['easy']:>7.4f} {w['medium']:>7.4f} {w['hard']:>7.4f}")
+  return lines

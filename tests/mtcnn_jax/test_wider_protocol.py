@@ -248,3 +248,36 @@ def test_golden_aps_of_the_published_mtcnn_ports_on_the_dev_images(wider, wider_
   assert all(0.0 <= ap <= 1.0 and math.isfinite(ap) for ap in aps(r))
   assert r["easy"] > 0.7 and r["medium"] > 0.6 and r["hard"] > 0.4  # see the comment above
   np.testing.assert_allclose(aps(r), GOLDEN[name], atol=1e-4)
+
+
+# ---- through evaluate.py mtcnn ----
+
+
+def test_evaluate_mtcnn_reports_the_three_settings_per_detector(wider, wider_gt, tmp_path):
+  """``--wider-ground-truth`` adds ``"wider": {easy, medium, hard}`` to each detector's entry
+  (the reference files here, so no detector runs), a table and one PR figure per setting."""
+  del wider_gt   # only its skip-or-fail check
+  from evaluate import main   # the CLI entry point at the repository root
+  folder = wider.parent / "wider_eval_ground_truth"
+  refs = ",".join(str(wider / "reference" / f"{n}.json") for n in sorted(GOLDEN))
+  out = tmp_path / "r.json"
+  assert main(["mtcnn", f"--data={wider / 'annotations.json'}", "--detectors=",
+               f"--reference={refs}", f"--wider-ground-truth={folder}", f"--out={out}",
+               f"--figures={tmp_path / 'figs'}", "--no-progress"]) == 0
+  report = json.loads(out.read_text())
+  for name, golden in GOLDEN.items():
+    got = report["detectors"][f"ref:{name}"]["wider"]
+    np.testing.assert_allclose([got[s] for s in SETTINGS], golden, atol=1e-4)
+  assert report["wider_protocol"]["num_faces"] == {"easy": 532, "medium": 1011, "hard": 3478}
+  for s in SETTINGS:
+    assert (tmp_path / "figs" / f"wider_{s}.png").is_file()
+  assert "wider_hard.png" in (tmp_path / "figs" / "report.md").read_text()
+
+
+def test_evaluate_mtcnn_refuses_a_missing_ground_truth_folder_at_once(wider, tmp_path, capsys):
+  from evaluate import main
+  assert main(["mtcnn", f"--data={wider / 'annotations.json'}", "--detectors=",
+               f"--reference={wider / 'reference' / 'facenet_mtcnn.json'}",
+               f"--wider-ground-truth={tmp_path / 'nowhere'}", f"--out={tmp_path / 'r.json'}",
+               "--figures=none"]) == 2
+  assert "error:" in capsys.readouterr().err and not (tmp_path / "r.json").exists()
