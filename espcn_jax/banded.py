@@ -29,8 +29,8 @@ import numpy as np
 
 from espcn_jax.model import ACTIVATIONS, spec_from_params
 
-__all__ = ["banded_apply", "band_rows", "fast_tanh", "BAND_PIXELS", "BAND_CHAINS",
-           "MIN_BAND_ROWS"]
+__all__ = ["banded_apply", "band_rows", "fast_tanh", "receptive_radius", "BAND_PIXELS",
+           "BAND_CHAINS", "MIN_BAND_ROWS"]
 
 # LR pixels per band (rows x padded width): 40 rows of a 640-wide frame. The
 # widest activation of such a band, [44, 640, 64] float32, is 7 MB and stays
@@ -178,6 +178,18 @@ def _halo(layers) -> tuple[int, int]:
   """Rows of context (above, below) a band needs: the 'SAME' rows of all layers added up."""
   pads = [_same_pads(k.shape[0]) for k, _ in layers]
   return sum(p[0] for p in pads), sum(p[1] for p in pads)
+
+
+def receptive_radius(params) -> int:
+  """Input pixels each side of an output pixel's LR position that reach it: 4 for 5-3-3.
+
+  The larger of the two sides of :func:`_halo` (read from the params' kernel
+  sizes); the same along columns for square kernels.
+  """
+  layers = _conv_layers(params)
+  rows = _halo(layers)
+  cols = [_same_pads(k.shape[1]) for k, _ in layers]
+  return max(*rows, sum(c[0] for c in cols), sum(c[1] for c in cols))
 
 
 def _bands_needed(mask: jax.Array, rows: int) -> jax.Array:

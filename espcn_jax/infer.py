@@ -14,23 +14,44 @@ by default, ``"cpu_tuned"``, ``"xla"``; see
 Y-channel models, Cb/Cr are upscaled with MATLAB bicubic (:mod:`espcn_jax.resize_jax`) inside
 the same jitted calls, and the colour conversion
 (:func:`espcn_jax.color.rgb_to_ycbcr_planes`) and the rounding too.
+
+Images over ``MAX_TILE_PIXELS`` (bucketed) run in overlapping square tiles of
+one fixed size, so memory stays bounded and one compiled function serves
+every tile of every big image: each tile carries a halo of the network's
+receptive field (4 LR pixels for the 5-3-3 net; at least the bicubic's 2),
+is padded and masked beyond the image as whole images are, and only its
+centre is kept, in one preallocated host array. The stitched result equals
+the untiled one (bit for bit in the tests, tests/espcn_jax/test_tiles.py).
 """
 from __future__ import annotations
 
 import functools
+import math
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from espcn_jax import color, resize_jax
-from espcn_jax.banded import banded_apply
+from espcn_jax.banded import banded_apply, receptive_radius
 from espcn_jax.model import ESPCN, spec_from_params
 from espcn_mtcnn_common.conv_impl import resolve_conv_impl
 
-__all__ = ["bucket_shape", "super_resolve", "upscale", "DEFAULT_BUCKET"]
+__all__ = ["bucket_shape", "super_resolve", "upscale", "DEFAULT_BUCKET", "MAX_TILE_PIXELS"]
 
 DEFAULT_BUCKET = 32
+
+# LR pixels (bucketed h x w) above which an image runs in tiles, and the size
+# of every tile: a square of isqrt(MAX_TILE_PIXELS) = 1024 LR pixels a side,
+# halo included, so one compiled function serves every tile of every big
+# image. One tile on the whole-frame XLA path: conv1 holds 64 float32 per LR
+# pixel (1024^2 * 64 * 4 B = 256 MiB), conv2 32 (128 MiB), conv3 and the
+# output C*r^2 (x3 Y: 36 MiB; x4 RGB: 192 MiB each); the colour path adds the
+# enlarged CbCr (2 * 9 * 4 B per LR pixel at x3: 72 MiB) and RGB (108 MiB).
+# So well under 1 GB per tile; the CPU row bands hold far less. Whole images
+# at this budget used ~2 GB at 4000x3000 and aborted XLA at 12000x12000.
+MAX_TILE_PIXELS = 1024 * 1024
 
 
 def bucket_shape(height: int, width: int, bucket: int = DEFAULT_BUCKET) -> tuple[int, int]:
@@ -138,6 +159,68 @@ def _forward_ycbcr(params, image, mask, row_mirror, col_mirror, *, activation, c
                        quantize=image.dtype == np.uint8)
 
 
+def _tile_starts(n: int, core: int) -> list[int]:
+  """Starts of the tile cores covering ``[0, n)``; the last one ends at ``n`` (overlapping)."""
+  return [max(0, min(k * core, n - core)) for k in range(-(-n // core))]
+
+
+def _tile_at(x: np.ndarray, top: int, left: int, side: int) -> tuple[np.ndarray, np.ndarray]:
+  """The ``[side, side]`` window of ``x`` at ``(top, left)`` (may be negative), zero outside.
+
+  Returns:
+    The window ``[side, side, C]`` (``x``'s dtype) and its validity mask
+    ``[side, side, 1]`` float32, as ``_pad_to`` and ``_mask`` pad whole images.
+  """
+  h, w = x.shape[:2]
+  tile = np.zeros((side, side, x.shape[2]), x.dtype)
+  mask = np.zeros((side, side, 1), np.float32)
+  r0, r1, c0, c1 = max(top, 0), min(top + side, h), max(left, 0), min(left + side, w)
+  tile[r0 - top:r1 - top, c0 - left:c1 - left] = x[r0:r1, c0:c1]
+  mask[r0 - top:r1 - top, c0 - left:c1 - left] = 1.0
+  return tile, mask
+
+
+def _needs_tiles(h: int, w: int, bucket: int) -> bool:
+  height, width = bucket_shape(h, w, bucket)
+  return height * width > MAX_TILE_PIXELS
+
+
+def _run_tiles(x: np.ndarray, run_tile: Callable, *, scale: int, halo: int, channels: int,
+               dtype) -> np.ndarray:
+  """An image in overlapping tiles of one fixed shape, the centres stitched together.
+
+  Every tile is ``isqrt(MAX_TILE_PIXELS)`` pixels a side: a core plus
+  ``halo`` pixels each side (zero and masked beyond the image, as the whole
+  image is padded), so each output pixel sees the same inputs as untiled.
+
+  Args:
+    x: ``[h, w, C_in]`` host image, any dtype.
+    run_tile: ``(tile [S, S, C_in], mask [S, S, 1], top, left) -> [S*r, S*r, channels]``,
+      ``top``/``left`` the tile's position in ``x`` (negative at the edges).
+    scale: r.
+    halo: context pixels each side (the receptive field radius, at least).
+    channels, dtype: of the output.
+
+  Returns:
+    ``[h*r, w*r, channels]`` of ``dtype``, assembled in one preallocated array.
+  """
+  side = math.isqrt(MAX_TILE_PIXELS)
+  core = side - 2 * halo
+  if core < 1:
+    raise ValueError(f"tiles of {side} pixels cannot hold a halo of {halo}")
+  h, w = x.shape[:2]
+  r = scale
+  out = np.empty((h * r, w * r, channels), dtype)
+  for top in _tile_starts(h, core):
+    for left in _tile_starts(w, core):
+      tile, mask = _tile_at(x, top - halo, left - halo, side)
+      y = np.asarray(run_tile(tile, mask, top - halo, left - halo))
+      rows, cols = min(core, h - top) * r, min(core, w - left) * r
+      out[top * r:top * r + rows, left * r:left * r + cols] = (
+          y[halo * r:halo * r + rows, halo * r:halo * r + cols])
+  return out
+
+
 def _check_params(params, scale: int | None):
   spec = spec_from_params(params)
   if scale is not None and spec["scale"] != scale:
@@ -163,7 +246,9 @@ def super_resolve(params, lr: np.ndarray, *, activation: str = "tanh", centre: f
       ``"xla"``. Both compute the same function (differences below 1e-5).
 
   Returns:
-    float32 ``[h*r, w*r, C]``, clipped to [0, 1] (not quantized).
+    float32 ``[h*r, w*r, C]``, clipped to [0, 1] (not quantized). Images
+    over ``MAX_TILE_PIXELS`` (bucketed) run in tiles of one fixed shape,
+    in bounded memory, with the same result.
 
   Raises:
     ValueError: bad input shape, params for another scale, or an unknown
@@ -177,10 +262,14 @@ def super_resolve(params, lr: np.ndarray, *, activation: str = "tanh", centre: f
   if lr.ndim != 3 or lr.shape[-1] != spec["channels"]:
     raise ValueError(f"model expects [h, w, {spec['channels']}] input, got shape {lr.shape}")
   h, w = lr.shape[:2]
-  shape = bucket_shape(h, w, bucket)
-  out = _forward(params, _pad_to(lr, shape)[None], _mask(h, w, shape)[None],
-                 activation=activation, centre=float(centre), conv_impl=conv_impl)
   r = spec["scale"]
+  forward = functools.partial(_forward, params, activation=activation, centre=float(centre),
+                              conv_impl=conv_impl)
+  if _needs_tiles(h, w, bucket):
+    return _run_tiles(lr, lambda t, m, *_: np.asarray(forward(t[None], m[None]))[0], scale=r,
+                      halo=_tile_halo(params), channels=spec["channels"], dtype=np.float32)
+  shape = bucket_shape(h, w, bucket)
+  out = forward(_pad_to(lr, shape)[None], _mask(h, w, shape)[None])
   # Crop on the host (a view) and copy: a fresh writable array, as before.
   return np.array(np.asarray(out)[0, : h * r, : w * r])
 
@@ -223,6 +312,8 @@ def upscale(params, image, *, activation: str = "tanh", centre: float = 0.5,
 
   Returns:
     ``[H*r, W*r, 3]`` (or ``[H*r, W*r]``), uint8 for uint8 input, else float32.
+    Images over ``MAX_TILE_PIXELS`` (bucketed) run in tiles, in bounded
+    memory, with the same result.
   """
   spec = _check_params(params, scale)
   conv_impl = resolve_conv_impl(conv_impl)
@@ -237,24 +328,55 @@ def upscale(params, image, *, activation: str = "tanh", centre: float = 0.5,
   r = spec["scale"]
   h, w = x.shape[:2]
   grey = x.ndim == 2
+  settings = dict(activation=activation, centre=float(centre), conv_impl=conv_impl)
+  tiled = _needs_tiles(h, w, bucket)
   if spec["channels"] == 1 and not grey:
-    # The whole colour path, quantization included, runs in one jitted call.
+    # The whole colour path, quantization included, runs in one jitted call (per tile).
+    if tiled:
+      def colour_tile(tile, mask, top, left):
+        side = tile.shape[0]
+        return _forward_ycbcr(params, tile, mask, resize_jax.tile_mirror_index(h, top, side),
+                              resize_jax.tile_mirror_index(w, left, side), **settings)
+      return _run_tiles(x, colour_tile, scale=r, halo=_tile_halo(params), channels=3,
+                        dtype=x.dtype)
     shape = bucket_shape(h, w, bucket)
     out = _forward_ycbcr(params, _pad_to(x, shape), _mask(h, w, shape),
                          resize_jax.mirror_index(h, shape[0]),
-                         resize_jax.mirror_index(w, shape[1]),
-                         activation=activation, centre=float(centre), conv_impl=conv_impl)
+                         resize_jax.mirror_index(w, shape[1]), **settings)
     return np.array(np.asarray(out)[: h * r, : w * r])
-  if was_uint8:
+  x = x[..., None] if grey else x
+  channels = spec["channels"]
+  if tiled:
+    def model_tile(tile, mask, *_):
+      y = _forward(params, _model_input(tile, channels)[None], mask[None], **settings)
+      return _model_output(np.asarray(y)[0], was_uint8, grey)
+    out = _run_tiles(x, model_tile, scale=r, halo=_tile_halo(params), channels=x.shape[-1],
+                     dtype=np.uint8 if was_uint8 else np.float32)
+  else:
+    out = _model_output(super_resolve(params, _model_input(x, channels), bucket=bucket,
+                                      **settings), was_uint8, grey)
+  return out[..., 0] if grey else out
+
+
+def _tile_halo(params) -> int:
+  """Context pixels each side of a tile: the network's receptive field (4 for 5-3-3),
+  at least the bicubic's 2."""
+  return max(receptive_radius(params), resize_jax.HALO)
+
+
+def _model_input(x: np.ndarray, channels: int) -> np.ndarray:
+  """``[h, w, 1 or 3]`` uint8 or float32 image -> float32 model input ``[h, w, channels]``."""
+  if x.dtype == np.uint8:
     x = x.astype(np.float32) / 255.0
-  model_in = np.repeat(x[..., None], 3, -1) if grey and spec["channels"] == 3 else (
-      x[..., None] if grey else x)
-  out = super_resolve(params, model_in, activation=activation, centre=centre, bucket=bucket,
-                      conv_impl=conv_impl)
-  if grey and spec["channels"] == 3:
-    out = out.mean(axis=-1)
-  elif grey:
-    out = out[..., 0]
-  if was_uint8:
-    return np.round(out * 255.0).astype(np.uint8)
-  return out.astype(np.float32)
+  return np.repeat(x, 3, -1) if x.shape[-1] == 1 and channels == 3 else x
+
+
+def _model_output(out: np.ndarray, was_uint8: bool, grey: bool) -> np.ndarray:
+  """Model output ``[H, W, C]`` in [0, 1] -> the image ``[H, W, 1 if grey else C]``.
+
+  A grey image through an RGB model comes back as the mean of the channels;
+  uint8 input comes back rounded to uint8, float input as float32.
+  """
+  if grey and out.shape[-1] == 3:
+    out = out.mean(axis=-1, keepdims=True)
+  return np.round(out * 255.0).astype(np.uint8) if was_uint8 else out.astype(np.float32)

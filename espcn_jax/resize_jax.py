@@ -22,7 +22,11 @@ import numpy as np
 
 from espcn_jax import resize
 
-__all__ = ["phase_weights", "mirror_index", "upscale_axis", "upscale_planes"]
+__all__ = ["phase_weights", "mirror_index", "tile_mirror_index", "upscale_axis",
+           "upscale_planes", "HALO"]
+
+# Input pixels each side that one enlarged pixel reads (the 5-tap filters reach i-2 .. i+2).
+HALO = 2
 
 
 @functools.lru_cache(maxsize=8)
@@ -59,6 +63,23 @@ def mirror_index(n: int, padded: int) -> jax.Array:
   """
   k = np.mod(np.arange(-2, padded + 2), 2 * n)
   return jnp.asarray(np.where(k < n, k, 2 * n - 1 - k).astype(np.int32))
+
+
+def tile_mirror_index(n: int, start: int, length: int) -> jax.Array:
+  """:func:`mirror_index` for a tile of an axis: ``length`` entries from ``start`` on.
+
+  The tile's entry 0 is the axis' entry ``start`` (negative at the top or left
+  edge, where the tile begins with padding). Entries that the axis' mirroring
+  puts outside the tile are clamped into it: they only feed the ``HALO``
+  pixels at the tile's edges, which callers crop. A tile starting at 0 and
+  covering the whole axis gets exactly ``mirror_index(n, length)``.
+
+  Returns:
+    int32 ``[length + 4]``, indices into the tile.
+  """
+  k = np.mod(np.arange(start - 2, start + length + 2), 2 * n)
+  local = np.where(k < n, k, 2 * n - 1 - k) - start
+  return jnp.asarray(np.clip(local, 0, length - 1).astype(np.int32))
 
 
 def upscale_axis(x: jax.Array, mirror: jax.Array, weights: np.ndarray, axis: int) -> jax.Array:
