@@ -22,6 +22,7 @@ from espcn_jax.checkpoint import CheckpointError
 from espcn_mtcnn_common import compile_cache
 from espcn_mtcnn_common.cli_helpers import install_warning_format
 from espcn_mtcnn_common.image_io import ImageError
+from espcn_mtcnn_common.output_checks import check_writable_folder
 from mtcnn_jax import run_eval
 
 
@@ -71,11 +72,22 @@ def _espcn_model(args) -> ev.ModelSpec:
     return ev.resolve_model("bicubic", args.scale)
 
 
+def _check_espcn_outputs(args, figures: pathlib.Path | None) -> None:
+  """``--out``, ``--figures`` and ``--save-images`` must be writable folders (ValueError)."""
+  if pathlib.Path(args.out).is_dir():
+    raise ValueError(f"--out {args.out} is a folder; give a JSON file path")
+  check_writable_folder(pathlib.Path(args.out).parent, "--out folder")
+  for folder, what in ((figures, "--figures folder"), (args.save_images, "--save-images folder")):
+    if folder is not None:
+      check_writable_folder(folder, what)
+
+
 def _run_espcn(args) -> int:
   try:
-    model = _espcn_model(args)
     figures = None if args.figures == "none" else pathlib.Path(
         args.figures or pathlib.Path(args.out).with_suffix("").as_posix() + "_figures")
+    _check_espcn_outputs(args, figures)   # before the model and the work
+    model = _espcn_model(args)
     result = ev.evaluate(args.data, args.scale, model, eval_space=args.eval_space,
                          degradation=args.degradation, save_images=args.save_images,
                          progress=not args.no_progress, keep_outputs=figures is not None)

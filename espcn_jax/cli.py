@@ -26,6 +26,7 @@ from espcn_jax.checkpoint import CheckpointError
 from espcn_jax.evaluate import resolve_model
 from espcn_mtcnn_common import compile_cache, image_io
 from espcn_mtcnn_common.cli_helpers import install_warning_format
+from espcn_mtcnn_common.output_checks import check_writable_folder
 
 __all__ = ["main", "load_params"]
 
@@ -124,17 +125,6 @@ def _jobs(src: pathlib.Path, dst: pathlib.Path, scale: int,
   return [(f, dst / f"{f.stem}.png") for f in files]
 
 
-def _check_output_folder(folder: pathlib.Path) -> None:
-  """Creates ``folder`` if missing; a clear ValueError when that fails or it is not writable."""
-  try:
-    folder.mkdir(parents=True, exist_ok=True)
-  except OSError as e:
-    raise ValueError(f"cannot create the output folder {folder}: "
-                     f"{e.strerror or e}") from None
-  if not os.access(folder, os.W_OK | os.X_OK):
-    raise ValueError(f"the output folder {folder} is not writable")
-
-
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog="espcn-upscale", description=__doc__,
@@ -163,7 +153,8 @@ def main(argv=None) -> int:
   src, dst = pathlib.Path(args.input), pathlib.Path(args.output)
   try:
     jobs = _jobs(src, dst, args.scale, dst_is_folder=args.output.endswith(("/", os.sep)))
-    _check_output_folder(jobs[0][1].parent)   # before the (slow) model load and the work
+    # Before the (slow) model load and the work.
+    check_writable_folder(jobs[0][1].parent, "the output folder", create=True)
     params, settings = load_params(args.model, args.scale, args.channels)
   except (image_io.ImageError, CheckpointError, FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
 import shutil
 import time
@@ -36,6 +35,7 @@ from espcn_jax.infer import super_resolve
 from espcn_jax.model import ESPCN
 from espcn_mtcnn_common import multihost
 from espcn_mtcnn_common.metrics_log import MetricsLog
+from espcn_mtcnn_common.output_checks import check_writable_folder
 
 __all__ = ["TrainState", "create_model", "create_optimizer", "create_train_state",
            "train_step", "eval_step", "validate", "train_and_evaluate", "check_config"]
@@ -216,16 +216,6 @@ def check_config(config) -> None:
     raise ValueError(f"config.learning_rate must be a finite number >= 0, got {lr!r}")
   if config.warmup_steps < 0:
     raise ValueError(f"config.warmup_steps must be >= 0, got {config.warmup_steps!r}")
-
-
-def _check_writable(workdir: pathlib.Path) -> None:
-  """Creates ``workdir`` if missing; a clear ValueError when that fails or it is read-only."""
-  try:
-    workdir.mkdir(parents=True, exist_ok=True)
-  except OSError as e:
-    raise ValueError(f"cannot create the workdir {workdir}: {e.strerror or e}") from None
-  if not os.access(workdir, os.W_OK | os.X_OK):
-    raise ValueError(f"the workdir {workdir} is not writable")
 
 
 def _check_workdir(workdir: pathlib.Path, config) -> None:
@@ -484,7 +474,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """
   check_config(config)
   workdir = pathlib.Path(workdir).resolve()
-  _check_writable(workdir)
+  check_writable_folder(workdir, "the workdir", create=True)
   _check_workdir(workdir, config)
   replicated, batch_sharding = _shardings(config)
   sampler, val_pairs = _load_data(config)

@@ -20,10 +20,10 @@ from tqdm.auto import tqdm
 
 from espcn_mtcnn_common import compile_cache, image_io
 from espcn_mtcnn_common.cli_helpers import install_warning_format
+from espcn_mtcnn_common.output_checks import check_writable_folder
 from mtcnn_jax import detectors, draw
 from mtcnn_jax.cascade import DetectorConfig, check_config, detect
 from mtcnn_jax.detection_files import save_detections
-from mtcnn_jax.input_checks import check_writable_folder
 from mtcnn_jax.params import load_params
 
 __all__ = ["main"]

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import pathlib
-import tempfile
 from typing import Any
 
 import numpy as np
 
-__all__ = ["checked_array", "read_json", "check_writable_folder"]
+__all__ = ["checked_array", "read_json"]
 
 
 def checked_array(value, shape_tail: tuple[int, ...], where: str, what: str,
@@ -58,28 +57,3 @@ def read_json(path, kind: str) -> Any:
       return json.load(f)
   except (json.JSONDecodeError, UnicodeDecodeError) as e:
     raise ValueError(f"{kind} file {path} is not valid JSON: {e}") from None
-
-
-def check_writable_folder(folder, what: str = "output folder") -> None:
-  """Checks that ``folder`` is, or could be created as, a folder one can write in.
-
-  Called before any long work, so a bad output path fails at once. Nothing
-  is created: a probe file is written (and removed) in ``folder`` or in its
-  nearest existing ancestor (permission bits alone do not stop root).
-
-  Raises:
-    ValueError: ``folder`` (or an ancestor) is an existing file, or the
-      place is not writable; ``what`` names it in the message.
-  """
-  folder = pathlib.Path(folder)
-  if folder.exists() and not folder.is_dir():
-    raise ValueError(f"{what} {folder} is an existing file, not a folder")
-  existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
-  if not existing.is_dir():
-    raise ValueError(f"{what} {folder} is not writable: {existing} is a file")
-  try:
-    with tempfile.TemporaryFile(dir=existing):
-      pass
-  except OSError as e:
-    raise ValueError(f"{what} {folder} is not writable: "
-                     f"{e.strerror or type(e).__name__}") from None

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from espcn_mtcnn_common import tfds_images
 from espcn_mtcnn_common.atomic_write import write_json_atomic
 from espcn_mtcnn_common.image_io import read_image
+from espcn_mtcnn_common.output_checks import check_writable_folder
 from mtcnn_jax import detectors
 from mtcnn_jax import report as report_lib
 from mtcnn_jax.agreement import agreement
@@ -27,7 +28,6 @@ from mtcnn_jax.average_precision import evaluate_detections
 from mtcnn_jax.cascade import DetectorConfig, canvas_shape, check_config
 from mtcnn_jax.demo_faces import sample_faces
 from mtcnn_jax.detection_files import load_detections, save_detections
-from mtcnn_jax.input_checks import check_writable_folder
 from mtcnn_jax.landmark_error import evaluate_landmarks
 from mtcnn_jax.tfds_faces import wider_face_record
 from mtcnn_jax.wider_protocol import SETTINGS, evaluate_wider, load_wider_ground_truth

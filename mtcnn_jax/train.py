@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime
 import functools
 import json
+import math
 import os
 import pathlib
 import platform
@@ -53,6 +54,7 @@ from tqdm.auto import tqdm
 from espcn_mtcnn_common import multihost
 from espcn_mtcnn_common.atomic_write import write_json_atomic
 from espcn_mtcnn_common.metrics_log import MetricsLog
+from espcn_mtcnn_common.output_checks import check_writable_folder
 from mtcnn_jax import losses, nets, params as params_lib, tfds_faces
 from mtcnn_jax.cascade import DetectorConfig
 from mtcnn_jax.params import NET_NAMES
@@ -633,8 +635,31 @@ def train_cascade(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   return out
 
 
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Refuses settings that cannot train, before samples are made (ValueError naming the field).
+
+  ``stage`` is ``all`` or a net; each net's ``batch_size`` and ``num_steps`` and the
+  ``log_every`` / ``eval_every`` / ``checkpoint_every`` / ``keep_checkpoints`` intervals
+  are integers >= 1; learning rates are finite and >= 0.
+  """
+  if config.stage not in ("all", *NET_NAMES):
+    raise ValueError(f"config.stage must be 'all' or one of {NET_NAMES}, got {config.stage!r}")
+  fields = [(f"{n}.{k}", config[n][k]) for n in NET_NAMES for k in ("batch_size", "num_steps")]
+  fields += [(k, config[k]) for k in ("log_every", "eval_every", "checkpoint_every",
+                                      "keep_checkpoints")]
+  for name, value in fields:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+      raise ValueError(f"config.{name} must be an integer >= 1, got {value!r}")
+  for n in NET_NAMES:
+    lr = config[n].learning_rate
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr >= 0):
+      raise ValueError(f"config.{n}.learning_rate must be a finite number >= 0, got {lr!r}")
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
   """``python train.py mtcnn``: ``config.stage`` = ``all`` (the cascade) or one stage."""
+  check_config(config)
+  check_writable_folder(workdir, "the workdir", create=True)   # before any work
   if config.stage == "all":
     return train_cascade(config, workdir)
   return train_stage(config, workdir, config.stage)

@@ -112,6 +112,20 @@ def test_upscale_cli_file_folder_alpha_and_errors(trained, tmp_path, capsys):
   assert "x3, not x4" in capsys.readouterr().err
 
 
+def test_evaluate_cli_refuses_unwritable_outputs_before_the_work(tmp_path, capsys):
+  blocker = tmp_path / "file"
+  blocker.write_text("x")
+  for flag in (f"--out={blocker / 'r.json'}", f"--figures={blocker / 'figs'}",
+               f"--save-images={blocker / 'imgs'}"):
+    args = ["espcn", "--model=bicubic", "--no-progress", flag]
+    if not flag.startswith("--out"):
+      args.append(f"--out={tmp_path / 'r.json'}")
+    assert evaluate_cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and f"{blocker} is a" in err   # "... is a file" / "an existing file"
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_upscale_cli_keeps_alpha_without_saying_it_drops_it(trained, tmp_path, capsys):
   # read_image warns "alpha channel dropped"; the CLI keeps alpha, so it must not pass that on.
   images, workdir = trained

@@ -145,7 +145,7 @@ def test_detect_cli_refuses_bad_settings_and_outputs_before_any_work(tmp_path, c
   assert cli.main([str(image), "-o", str(image)]) == 2
   _assert_usage_error(capsys, "is an existing file")
   assert cli.main([str(image), "-o", str(image / "sub")]) == 2
-  _assert_usage_error(capsys, "is not writable")
+  _assert_usage_error(capsys, "cannot create", f"{image} is a file")
 
 
 def test_evaluate_mtcnn_refuses_unwritable_outputs_before_any_work(tmp_path, capsys):
@@ -154,7 +154,7 @@ def test_evaluate_mtcnn_refuses_unwritable_outputs_before_any_work(tmp_path, cap
   missing = tmp_path / "no-data"   # would fail later: the output check comes first
   assert evaluate_cli.main(["mtcnn", f"--data={missing}", f"--out={blocker / 'sub' / 'r.json'}",
                             "--no-progress"]) == 2
-  _assert_usage_error(capsys, "--out folder", "not writable")
+  _assert_usage_error(capsys, "cannot create --out folder", f"{blocker} is a file")
   assert evaluate_cli.main(["mtcnn", f"--data={missing}", f"--out={tmp_path}",
                             "--no-progress"]) == 2
   _assert_usage_error(capsys, "is a folder")

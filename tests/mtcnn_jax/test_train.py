@@ -275,3 +275,23 @@ def test_model_card_records_the_real_command_with_flag_overrides(monkeypatch):
   monkeypatch.setattr("sys.argv", ["pytest"])              # called from Python: the plain recipe
   assert train._command_line("runs/x").endswith("--config=mtcnn_jax/configs/cascade.py "
                                                 "--workdir=runs/x")
+
+
+@pytest.mark.parametrize("field,value", [("pnet.batch_size", 0), ("onet.num_steps", -1),
+                                         ("eval_every", 0), ("rnet.learning_rate", float("nan")),
+                                         ("stage", "qnet")])
+def test_impossible_settings_are_refused_before_any_work(tmp_path, field, value):
+  config = helpers.smoke_config(str(tmp_path / "never_read.json"))
+  node, _, key = field.rpartition(".")
+  (config[node] if node else config)[key] = value
+  with pytest.raises(ValueError, match=f"config.{field} must be"):
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
+
+
+def test_a_workdir_that_cannot_be_created_is_refused_before_any_work(tmp_path):
+  (tmp_path / "file").write_text("x")
+  config = helpers.smoke_config(str(tmp_path / "never_read.json"))
+  with pytest.raises(ValueError, match="cannot create the workdir"):
+    train.train_and_evaluate(config, str(tmp_path / "file" / "run"))
+
