@@ -320,7 +320,7 @@ def ablation(params, frame, rgb, settings, rounds: int, warmup: int) -> dict[str
   return interleaved(runners, rounds, warmup)
 
 
-def _gemm_peak(repeats: int = 7) -> float:
+def gemm_peak(repeats: int = 7) -> float:
   """GFLOP/s of a 2048^3 float32 matmul in XLA: what this run's load left of the peak."""
   a = jnp.asarray(np.random.default_rng(0).random((2048, 2048), np.float32))
   f = jax.jit(lambda a: a @ a)
@@ -442,7 +442,7 @@ def main() -> None:
   times = interleaved(runners, args.rounds, args.warmup, cpu_times)
   ablation_times = (ablation(params, frame, rgb, settings, args.rounds, args.warmup)
                     if args.ablation else {})
-  peak = _gemm_peak()
+  peak = gemm_peak()
   machine_after = _machine()
   ort_ms = statistics.median(times["onnxruntime"]) * 1e3 if "onnxruntime" in times else None
   rows = []

@@ -56,10 +56,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from espcn_jax import data as espcn_data, train as espcn_train  # noqa: E402
+from espcn_realtime_bench import gemm_peak  # noqa: E402  (the same XLA matmul probe)
 from espcn_jax.configs import x3  # noqa: E402
 from mtcnn_jax import nets, train as mtcnn_train  # noqa: E402
 from mtcnn_jax.configs import cascade  # noqa: E402
@@ -336,19 +336,6 @@ def _cpu_model() -> str:
   return platform.processor() or "?"
 
 
-def _matmul_gflops(repeats: int = 7) -> float:
-  """GFLOP/s of a 2048^3 float32 matmul in XLA on the default device (best of ``repeats``)."""
-  a = jnp.asarray(np.random.default_rng(0).random((2048, 2048), np.float32))
-  f = jax.jit(lambda a: a @ a)
-  f(a).block_until_ready()
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    f(a).block_until_ready()
-    times.append(time.perf_counter() - t)
-  return 2 * 2048 ** 3 / min(times) / 1e9
-
-
 def _machine() -> dict:
   try:
     import grain  # pylint: disable=import-outside-toplevel
@@ -455,7 +442,7 @@ def main() -> None:
   t0 = time.perf_counter()
   phase = _host_phase(args, workers)
   _device_phase(args, phase)
-  gflops = _matmul_gflops()
+  gflops = gemm_peak()
   machine = dict(_machine(), **_backend(), matmul_2048_gflops=gflops,
                  load_average_before=load_before, load_average_after=os.getloadavg())
   load_after = machine["load_average_after"][0]
