@@ -49,8 +49,12 @@ def _espcn_parser(sub) -> None:
                  help="with a workdir: the checkpoint with the best validation PSNR, or the last")
   p.add_argument("--eval-space", choices=("y", "rgb"), default="y",
                  help="compare on BT.601 Y (the literature) or RGB (RGB models only)")
-  p.add_argument("--degradation", choices=("bicubic", "gaussian"), default="bicubic",
-                 help="how LR images are made from HR")
+  p.add_argument("--degradation", choices=("bicubic", "gaussian", "opencv"), default="bicubic",
+                 help="how LR images are made from HR: MATLAB bicubic (the literature's), 7x7 "
+                      "Gaussian blur + subsampling, or cv2.resize INTER_CUBIC (no antialiasing)")
+  p.add_argument("--self-ensemble", action="store_true",
+                 help="average the outputs for the 8 flips/rotations of each LR image "
+                      "('ESPCN+': 8x the compute; reported as its own row, model name + '+')")
   p.add_argument("--out", default="reports/espcn_eval.json", help="JSON report path")
   p.add_argument("--figures", default=None,
                  help="folder for PNG figures (default: beside --out, '<out stem>_figures'); "
@@ -89,7 +93,8 @@ def _run_espcn(args) -> int:
     _check_espcn_outputs(args, figures)   # before the model and the work
     model = _espcn_model(args)
     result = ev.evaluate(args.data, args.scale, model, eval_space=args.eval_space,
-                         degradation=args.degradation, save_images=args.save_images,
+                         degradation=args.degradation, self_ensemble=args.self_ensemble,
+                         save_images=args.save_images,
                          progress=not args.no_progress, keep_outputs=figures is not None)
   except (ImageError, CheckpointError, ValueError, FileNotFoundError) as e:
     print(f"error: {e}", file=sys.stderr)

@@ -12,27 +12,39 @@ Protocol (reproduces the published bicubic tables to 0.01 dB):
   (replicate boundary) then MATLAB ``imresize(.., 1/r, 'nearest')`` (every
   r-th pixel from offset r//2) — the "BD" protocol of the literature, close
   to the ESPCN paper's blur-then-subsample.
+* Optional degradation ``"opencv"``: ``cv2.resize(hr, (W/r, H/r), INTER_CUBIC)``
+  (cubic a = -0.75, no antialiasing), the way many users make LR images;
+  training may mix it with bicubic (``"bicubic+opencv"``).
 
 All arrays handed to models are float32 in [0, 1], NHWC.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import pathlib
 import queue
 import threading
 import warnings
 from typing import Iterator, Sequence
 
+import cv2
 import numpy as np
 
 from espcn_jax import color, resize, samples
 from espcn_mtcnn_common import image_io, tfds_images
 
 __all__ = ["SRPair", "mod_crop", "to_model_space", "degrade", "bicubic_upscale",
-           "make_pair", "load_hr_images", "load_pairs", "PatchSampler", "DEGRADATIONS"]
+           "make_pair", "load_hr_images", "load_pairs", "PatchSampler", "DEGRADATIONS",
+           "MIXED_DEGRADATIONS", "HOLDOUT_PREFIX", "holdout_count", "holdout_key", "holdout_keys", "split_sources",
+           "pool_keys"]
 
-DEGRADATIONS = ("bicubic", "gaussian")
+DEGRADATIONS = ("bicubic", "gaussian", "opencv")
+# Training only: every image twice, once per degradation.
+MIXED_DEGRADATIONS = {"bicubic+opencv": ("bicubic", "opencv")}
+# ``val_data = "holdout:N"``: validate on N images held out of the training pool.
+HOLDOUT_PREFIX = "holdout:"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +107,8 @@ def degrade(hr: np.ndarray, scale: int, *, method: str = "bicubic", quantize: bo
   Args:
     hr: float ``[H, W, C]`` in [0, 1], H and W multiples of ``scale``.
     scale: downscaling factor r.
-    method: ``"bicubic"`` (MATLAB imresize, antialiased) or ``"gaussian"``.
+    method: ``"bicubic"`` (MATLAB imresize, antialiased), ``"gaussian"`` or
+      ``"opencv"`` (``cv2.resize`` INTER_CUBIC, not antialiased).
     quantize: round the LR image to 8-bit levels (default, as a stored LR
       image would be).
 
@@ -110,6 +123,11 @@ def degrade(hr: np.ndarray, scale: int, *, method: str = "bicubic", quantize: bo
     # MATLAB's imresize(blurred, 1/r, 'nearest') (RDN's BD scripts) keeps
     # 0-based pixels r//2, r//2 + r, ... (1 for x2 and x3, 2 for x4).
     lr = _gaussian_blur(hr)[scale // 2::scale, scale // 2::scale]
+  elif method == "opencv":
+    h, w, c = hr.shape
+    lr = cv2.resize(np.asarray(hr, np.float32), (w // scale, h // scale),
+                    interpolation=cv2.INTER_CUBIC).reshape(h // scale, w // scale, c)
+    lr = np.clip(lr.astype(np.float64), 0.0, 1.0)   # cubic overshoot; a stored image is clipped
   else:
     raise ValueError(f"degradation must be one of {DEGRADATIONS}, got {method!r}")
   return to_8bit_levels(lr) if quantize else lr
@@ -150,34 +168,107 @@ def load_hr_images(source: str | os.PathLike) -> list[tuple[str, np.ndarray]]:
   return [(p.stem, image_io.read_image(p)) for p in image_io.list_images(source)]
 
 
+def split_sources(sources: str | Sequence[str]) -> list[str]:
+  """``"a,b"`` or ``["a", "b"]`` -> ``["a", "b"]`` (empty entries dropped)."""
+  if isinstance(sources, (str, os.PathLike)):
+    return [s for s in str(sources).split(",") if s]
+  return [str(s) for s in sources]
+
+
+def holdout_count(val_data: str) -> int | None:
+  """``N`` for ``val_data = "holdout:N"``, ``None`` for any other value.
+
+  Raises:
+    ValueError: a ``holdout:`` value whose N is not a positive integer.
+  """
+  if not str(val_data).startswith(HOLDOUT_PREFIX):
+    return None
+  text = str(val_data)[len(HOLDOUT_PREFIX):]
+  if not text.isdigit() or int(text) < 1:
+    raise ValueError(f"val_data={val_data!r}: expected 'holdout:N' with N a positive integer")
+  return int(text)
+
+
+def holdout_key(source: str, name: str) -> str:
+  """The name an image of the pool goes by in a holdout split: ``"T91/t1"``."""
+  return f"{pathlib.PurePath(str(source).rstrip('/')).name}/{name}"
+
+
+def holdout_keys(keys: Sequence[str], count: int) -> list[str]:
+  """The ``count`` keys held out for validation, sorted.
+
+  They are the keys with the smallest SHA-256 of their UTF-8 text: a fixed
+  choice that depends neither on file order nor on the machine, and that
+  stays put for the images already in the pool when others are added.
+
+  Raises:
+    ValueError: ``count`` leaves no image to train on.
+  """
+  if count >= len(keys):
+    raise ValueError(f"a holdout of {count} images leaves none of the {len(keys)} to train on")
+  ranked = sorted(keys, key=lambda k: hashlib.sha256(k.encode()).hexdigest())
+  return sorted(ranked[:count])
+
+
+def pool_keys(sources: str | Sequence[str]) -> list[str]:
+  """:func:`holdout_key` of every image of the sources (folders are listed, not decoded)."""
+  keys = []
+  for source in split_sources(sources):
+    if source == "samples" or source.startswith("tfds:"):
+      keys += [holdout_key(source, name) for name, _ in load_hr_images(source)]
+    else:
+      keys += [holdout_key(source, p.stem) for p in image_io.list_images(source)]
+  return keys
+
+
+def _pool(sources: Sequence[str], holdout: int, part: str) -> list[tuple[str, str, np.ndarray]]:
+  """``(source, name, image)`` of every image, or of one part of a holdout split."""
+  images = [(source, name, image) for source in sources
+            for name, image in load_hr_images(source)]
+  if not holdout:
+    return images
+  if part not in ("train", "holdout"):
+    raise ValueError(f"part must be 'train' or 'holdout', got {part!r}")
+  held = set(holdout_keys([holdout_key(s, n) for s, n, _ in images], holdout))
+  return [(s, n, im) for s, n, im in images if (holdout_key(s, n) in held) == (part == "holdout")]
+
+
 def load_pairs(sources: str | Sequence[str], scale: int, channels: int, *,
                degradation: str = "bicubic", round_y: bool = False,
-               min_lr_size: int = 1, scale_augment: Sequence[float] = (1.0,)) -> list[SRPair]:
+               min_lr_size: int = 1, scale_augment: Sequence[float] = (1.0,),
+               holdout: int = 0, part: str = "train") -> list[SRPair]:
   """Load and degrade every HR image of one or more sources.
 
   ``scale_augment`` adds, for each factor ``f != 1``, a copy of every HR
   image shrunk by ``f`` (MATLAB bicubic, 8-bit) before degradation -- the
   VDSR/SRCNN-era data augmentation that shows the net more texture scales.
+  ``degradation`` is one of :data:`DEGRADATIONS` or of
+  :data:`MIXED_DEGRADATIONS` (one pair per degradation, names tagged
+  ``#opencv``).
+  ``holdout > 0`` splits the pooled images first (:func:`holdout_keys`):
+  ``part="train"`` keeps the rest, ``part="holdout"`` only the held-out
+  ones, so no copy of a validation image is ever trained on.
   Images whose LR version would be smaller than ``min_lr_size`` on a side are
   skipped with a warning; if none remain, an ``ImageError`` is raised.
   """
-  if isinstance(sources, (str, os.PathLike)):
-    sources = [s for s in str(sources).split(",") if s]
+  sources = split_sources(sources)
   if not scale_augment or any(not 0.0 < f <= 1.0 for f in scale_augment):
     raise ValueError(f"scale_augment factors must lie in (0, 1], got {tuple(scale_augment)}")
+  methods = MIXED_DEGRADATIONS.get(degradation, (degradation,))
   pairs = []
-  for source in sources:
-    for name, original in load_hr_images(source):
-      for factor in scale_augment:
-        image = original if factor == 1.0 else resize.imresize(original, factor)
-        tag = name if factor == 1.0 else f"{name}@{factor:g}"
-        h, w = image.shape[:2]
-        if h // scale < min_lr_size or w // scale < min_lr_size:
-          if factor == 1.0:
-            warnings.warn(f"{source}/{name}: {w}x{h} is too small for scale {scale} "
-                          f"(LR side < {min_lr_size}); skipped", stacklevel=2)
-          continue
-        pairs.append(make_pair(tag, image, scale, channels, degradation=degradation,
+  for source, name, original in _pool(sources, holdout, part):
+    for factor in scale_augment:
+      image = original if factor == 1.0 else resize.imresize(original, factor)
+      tag = name if factor == 1.0 else f"{name}@{factor:g}"
+      h, w = image.shape[:2]
+      if h // scale < min_lr_size or w // scale < min_lr_size:
+        if factor == 1.0:
+          warnings.warn(f"{source}/{name}: {w}x{h} is too small for scale {scale} "
+                        f"(LR side < {min_lr_size}); skipped", stacklevel=2)
+        continue
+      for method in methods:
+        name_tag = tag if len(methods) == 1 or method == "bicubic" else f"{tag}#{method}"
+        pairs.append(make_pair(name_tag, image, scale, channels, degradation=method,
                                round_y=round_y))
   if not pairs:
     raise image_io.ImageError(f"no usable images in {', '.join(map(str, sources))} "

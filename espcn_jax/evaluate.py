@@ -17,7 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from espcn_jax import checkpoint, color, data, metrics, pretrained
-from espcn_jax.infer import super_resolve
+from espcn_jax.infer import super_resolve, super_resolve_self_ensemble
 from espcn_mtcnn_common import image_io
 from espcn_mtcnn_common.atomic_write import write_json_atomic
 
@@ -62,8 +62,9 @@ def resolve_model(model: str, scale: int, which: str = "best",
 
 def protocol_description(scale: int, eval_space: str, degradation: str) -> str:
   space = "Y channel BT.601 (16-235)" if eval_space == "y" else "RGB"
-  deg = ("MATLAB-style antialiased bicubic imresize" if degradation == "bicubic"
-         else "7x7 Gaussian blur (sigma 1.6) + subsampling")
+  deg = {"bicubic": "MATLAB-style antialiased bicubic imresize",
+         "gaussian": "7x7 Gaussian blur (sigma 1.6) + subsampling",
+         "opencv": "cv2.resize INTER_CUBIC (no antialiasing)"}[degradation]
   return (f"x{scale}; LR: {deg} of the mod-cropped HR, rounded to 8 bits; outputs rounded "
           f"to 8 bits; metrics on {space}, border = {scale} px, float64; cosine similarity "
           "over 3x3 neighbourhoods")
@@ -97,8 +98,8 @@ def _eval_channels(model: ModelSpec, eval_space: str) -> int:
   return 3 if eval_space == "rgb" else model.channels
 
 
-def _evaluate_pair(pair: data.SRPair, scale: int, model: ModelSpec,
-                   eval_space: str) -> tuple[dict, np.ndarray, np.ndarray]:
+def _evaluate_pair(pair: data.SRPair, scale: int, model: ModelSpec, eval_space: str,
+                   self_ensemble: bool = False) -> tuple[dict, np.ndarray, np.ndarray]:
   """One image's scores.
 
   Returns:
@@ -113,7 +114,8 @@ def _evaluate_pair(pair: data.SRPair, scale: int, model: ModelSpec,
     output = bicubic
     row.update(row["bicubic"])
   else:
-    output = _quantize(super_resolve(model.params, pair.lr, scale=scale, **model.settings))
+    run = super_resolve_self_ensemble if self_ensemble else super_resolve
+    output = _quantize(run(model.params, pair.lr, scale=scale, **model.settings))
     row.update(_scores(output, pair.hr, scale, eval_space))
   return row, bicubic, output
 
@@ -147,7 +149,7 @@ def _report(rows: list[dict], data_source, scale: int, model: ModelSpec, eval_sp
 
 
 def evaluate(data_source: str | Sequence[str], scale: int, model: ModelSpec, *,
-             eval_space: str = "y", degradation: str = "bicubic",
+             eval_space: str = "y", degradation: str = "bicubic", self_ensemble: bool = False,
              save_images: str | os.PathLike | None = None,
              progress: bool = True, keep_outputs: bool = False) -> dict:
   """Evaluate a model (and the bicubic baseline) on a data source.
@@ -157,7 +159,9 @@ def evaluate(data_source: str | Sequence[str], scale: int, model: ModelSpec, *,
     scale: upscaling factor.
     model: from :func:`resolve_model`.
     eval_space: ``"y"`` (the literature's) or ``"rgb"``.
-    degradation: ``"bicubic"`` or ``"gaussian"``.
+    degradation: ``"bicubic"``, ``"gaussian"`` or ``"opencv"`` (see :mod:`espcn_jax.data`).
+    self_ensemble: average the outputs for the 8 flips/rotations of each LR
+      image (:func:`espcn_jax.infer.super_resolve_self_ensemble`, "ESPCN+").
     save_images: folder to write each output as ``NAME.png`` (8-bit; Y
       models write the Y image, RGB models the RGB image).
     keep_outputs: also return the arrays (``result["arrays"]``) for figures.
@@ -172,7 +176,7 @@ def evaluate(data_source: str | Sequence[str], scale: int, model: ModelSpec, *,
                           min_lr_size=max(2, -(-(11 + 2 * scale) // scale)))
   rows, arrays = [], []
   for pair in tqdm(pairs, desc=f"evaluate {model.name} x{scale}", disable=not progress):
-    row, bicubic, output = _evaluate_pair(pair, scale, model, eval_space)
+    row, bicubic, output = _evaluate_pair(pair, scale, model, eval_space, self_ensemble)
     rows.append(row)
     if save_images is not None:
       _save_output(output, save_images, pair.name)
@@ -180,6 +184,9 @@ def evaluate(data_source: str | Sequence[str], scale: int, model: ModelSpec, *,
       arrays.append({"name": pair.name, "lr": pair.lr, "hr": pair.hr, "bicubic": bicubic,
                      "output": output})
   result = _report(rows, data_source, scale, model, eval_space, degradation)
+  result["self_ensemble"] = self_ensemble
+  if self_ensemble:
+    result["model"] += "+"   # the literature's name for a self-ensembled model ("ESPCN+")
   if keep_outputs:
     result["arrays"] = arrays
   return result

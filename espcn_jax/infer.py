@@ -27,18 +27,19 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from espcn_jax import color, resize_jax
+from espcn_jax import color, resize, resize_jax
 from espcn_jax.banded import banded_apply, receptive_radius
 from espcn_jax.model import ESPCN, spec_from_params
 from espcn_mtcnn_common.conv_impl import resolve_conv_impl
 
-__all__ = ["bucket_shape", "super_resolve", "upscale", "DEFAULT_BUCKET", "MAX_TILE_PIXELS"]
+__all__ = ["bucket_shape", "super_resolve", "super_resolve_self_ensemble", "upscale",
+           "DEFAULT_BUCKET", "MAX_TILE_PIXELS"]
 
 DEFAULT_BUCKET = 32
 
@@ -228,7 +229,7 @@ def _check_params(params, scale: int | None):
   return spec
 
 
-def super_resolve(params, lr: np.ndarray, *, activation: str = "tanh", centre: float = 0.5,
+def super_resolve(params: Params, lr: np.ndarray, *, activation: str = "tanh", centre: float = 0.5,
                   bucket: int = DEFAULT_BUCKET, scale: int | None = None,
                   conv_impl: str = "auto") -> np.ndarray:
   """Run ESPCN on one image in model space.
@@ -274,6 +275,28 @@ def super_resolve(params, lr: np.ndarray, *, activation: str = "tanh", centre: f
   return np.array(np.asarray(out)[0, : h * r, : w * r])
 
 
+def super_resolve_self_ensemble(params, lr: np.ndarray, **kwargs) -> np.ndarray:
+  """Test-time geometric self-ensemble ("ESPCN+"): :func:`super_resolve` of
+  the 8 flips/90-degree rotations of ``lr``, each mapped back, averaged.
+
+  Eight times the compute of one pass. Same arguments and result shape as
+  :func:`super_resolve`: ``lr`` float ``[h, w, C]`` in [0, 1] ->
+  float32 ``[h*r, w*r, C]`` in [0, 1] (not quantized).
+  """
+  lr = np.asarray(lr, np.float32)
+  if lr.ndim == 2:
+    lr = lr[..., None]
+  total = None
+  for turns in range(4):
+    for flip in (False, True):
+      x = np.rot90(lr, turns)
+      x = x[:, ::-1] if flip else x
+      y = super_resolve(params, np.ascontiguousarray(x), **kwargs)
+      y = np.rot90(y[:, ::-1] if flip else y, -turns)
+      total = y.astype(np.float64) if total is None else total + y
+  return (total / 8).astype(np.float32)
+
+
 def _checked_image(image) -> np.ndarray:
   """uint8 image as it is, or float image as float32 in [0, 1]; refuses anything else."""
   image = np.asarray(image)
@@ -288,20 +311,26 @@ def _checked_image(image) -> np.ndarray:
   return image.astype(np.float32)
 
 
-def upscale(params, image, *, activation: str = "tanh", centre: float = 0.5,
-            scale: int | None = None, bucket: int = DEFAULT_BUCKET,
-            conv_impl: str = "auto") -> np.ndarray:
-  """Super-resolve a photo: RGB in, RGB out.
+def upscale(params: Params, image: np.ndarray | jax.Array | Sequence[np.ndarray], *,
+            activation: str = "tanh", centre: float = 0.5, scale: int | None = None,
+            bucket: int = DEFAULT_BUCKET, conv_impl: str = "auto") -> np.ndarray:
+  """Super-resolve a photo (or a batch of same-size photos): RGB in, RGB out.
 
   With a Y-channel model (C = 1), Y goes through ESPCN and Cb/Cr are
   upscaled with MATLAB bicubic; with an RGB model (C = 3), RGB goes through it
   directly. Single-channel images are treated as Y and come back
-  single-channel. Images of different sizes in one bucket reuse one compiled
-  function.
+  single-channel. An alpha channel is upscaled with MATLAB bicubic
+  (:func:`upscale_alpha`, as ``espcn-upscale`` does) and kept. Images of
+  different sizes in one bucket reuse one compiled function.
 
   Args:
     params: ESPCN params pytree (scale and channels are read from it).
-    image: ``[H, W, 3]`` RGB or ``[H, W]`` grey; uint8, or float in [0, 1].
+    image: one image: ``[H, W, 3]`` RGB, ``[H, W]`` (or ``[H, W, 1]``) grey,
+      ``[H, W, 4]`` RGBA or ``[H, W, 2]`` grey + alpha; uint8, or float in
+      [0, 1]. Or a batch of same-size images: an ``[N, H, W, C]`` array, or a
+      list/tuple of same-shape, same-dtype images of any form above; they run
+      one after another through the same compiled functions (one compilation
+      for every N), each exactly as alone.
     activation, centre: the model's settings that params do not record
       (defaults match this project's training; a checkpoint's ``model.json``
       and the shipped model cards have them).
@@ -311,24 +340,93 @@ def upscale(params, image, *, activation: str = "tanh", centre: float = 0.5,
       ``"auto"``: CPU-tuned row bands on CPU, plain ``ESPCN.apply`` elsewhere).
 
   Returns:
-    ``[H*r, W*r, 3]`` (or ``[H*r, W*r]``), uint8 for uint8 input, else float32.
+    ``[H*r, W*r, C]`` with the input's channels (``[H*r, W*r]`` for grey),
+    uint8 for uint8 input, else float32 in [0, 1]; a batch gives
+    ``[N, ...]`` of those (``out[i]`` equals ``upscale(params, image[i])``).
     Images over ``MAX_TILE_PIXELS`` (bucketed) run in tiles, in bounded
     memory, with the same result.
+
+  Raises:
+    ValueError: a bad shape, dtype or value range (the message names it), an
+      empty or mixed batch, params for another scale, an unknown ``conv_impl``.
   """
   spec = _check_params(params, scale)
-  conv_impl = resolve_conv_impl(conv_impl)
-  x = _checked_image(image)
-  was_uint8 = x.dtype == np.uint8
+  settings = dict(activation=activation, centre=float(centre),
+                  conv_impl=resolve_conv_impl(conv_impl))
+  if isinstance(image, (list, tuple)) or np.ndim(image) == 4:
+    return _upscale_batch(params, image, spec, bucket, settings)
+  return _upscale_one(params, _checked_image(image), spec, bucket, settings)
+
+
+def upscale_alpha(alpha: np.ndarray, scale: int, shape: tuple[int, int]) -> np.ndarray:
+  """An alpha channel ``[H, W]`` upscaled to ``shape`` with MATLAB bicubic
+  (:func:`espcn_jax.resize.imresize`): uint8 in, uint8 out (rounded, clipped);
+  float in, float32 out, clipped to [0, 1]."""
+  up = resize.imresize(alpha, float(scale), output_shape=shape)
+  return up if alpha.dtype == np.uint8 else np.clip(up, 0.0, 1.0).astype(np.float32)
+
+
+def _split_alpha(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+  """``[H, W, 4]`` -> RGB and alpha; ``[H, W, 2]`` -> grey and alpha; else ``(x, None)``."""
+  if x.ndim == 3 and x.shape[-1] in (2, 4):
+    return (x[..., :3] if x.shape[-1] == 4 else x[..., 0]), x[..., -1]
+  return x, None
+
+
+def _upscale_one(params, x: np.ndarray, spec: dict, bucket: int, settings: dict) -> np.ndarray:
+  """One checked image (uint8, or float32 in [0, 1]), alpha kept."""
   if x.ndim == 3 and x.shape[-1] == 1:
     x = x[..., 0]
+  colour, alpha = _split_alpha(x)
+  out = _upscale_pixels(params, colour, spec, bucket, settings)
+  if alpha is None:
+    return out
+  return np.dstack([out, upscale_alpha(alpha, spec["scale"], out.shape[:2])])
+
+
+def _checked_batch(images) -> np.ndarray:
+  """A list/tuple of same-shape, same-dtype images or an ``[N, ...]`` array, checked as
+  :func:`_checked_image` checks one image."""
+  if isinstance(images, (list, tuple)):
+    arrays = [np.asarray(im) for im in images]
+    shapes = sorted({a.shape for a in arrays})
+    dtypes = sorted({str(a.dtype) for a in arrays})
+    if len(shapes) > 1 or len(dtypes) > 1:
+      raise ValueError(f"a batch needs images of one shape and dtype, got shapes {shapes} and "
+                       f"dtypes {dtypes}; call upscale on each image for mixed sizes")
+    images = np.stack(arrays) if arrays else np.zeros((0, 1, 1, 3), np.uint8)
+  batch = _checked_image(images)
+  if batch.shape[0] == 0:
+    raise ValueError(f"the batch holds no images: shape {batch.shape}")
+  return batch
+
+
+def _upscale_batch(params, images, spec: dict, bucket: int, settings: dict) -> np.ndarray:
+  """Same-size images one after another (one compiled function), stacked ``[N, ...]``."""
+  batch = _checked_batch(images)
+  first = _upscale_one(params, batch[0], spec, bucket, settings)
+  out = np.empty((len(batch), *first.shape), first.dtype)
+  out[0] = first
+  for i in range(1, len(batch)):
+    out[i] = _upscale_one(params, batch[i], spec, bucket, settings)
+  return out
+
+
+def _upscale_pixels(params, x: np.ndarray, spec: dict, bucket: int,
+                    settings: dict) -> np.ndarray:
+  """The network on one checked ``[H, W, 3]`` or ``[H, W]`` image (no alpha).
+
+  Returns ``[H*r, W*r, 3]`` or ``[H*r, W*r]``, uint8 for uint8 input, else float32.
+  """
+  was_uint8 = x.dtype == np.uint8
   if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[-1] != 3):
-    raise ValueError(f"image must be [H, W, 3] RGB or [H, W] grey, got shape {x.shape}")
+    raise ValueError("image must be [H, W, 3] RGB, [H, W] grey, [H, W, 4] RGBA or [H, W, 2] "
+                     f"grey + alpha (or a batch [N, H, W, C] of them), got shape {x.shape}")
   if x.shape[0] < 1 or x.shape[1] < 1:
     raise ValueError(f"image has no pixels: shape {x.shape}")
   r = spec["scale"]
   h, w = x.shape[:2]
   grey = x.ndim == 2
-  settings = dict(activation=activation, centre=float(centre), conv_impl=conv_impl)
   tiled = _needs_tiles(h, w, bucket)
   if spec["channels"] == 1 and not grey:
     # The whole colour path, quantization included, runs in one jitted call (per tile).

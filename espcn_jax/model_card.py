@@ -22,7 +22,7 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from espcn_jax import checkpoint, evaluate, pretrained
+from espcn_jax import checkpoint, data, evaluate, pretrained
 from espcn_mtcnn_common.atomic_write import atomic_path, write_json_atomic
 
 __all__ = ["training_wall_time", "model_card", "export", "MACHINE"]
@@ -71,6 +71,32 @@ def _results(model: evaluate.ModelSpec, scale: int, eval_sets: Sequence[str]) ->
   return results
 
 
+def _validation(config) -> dict:
+  """The card's record of the validation split and of how the exported step was chosen."""
+  selection = (f"the exported step has the best mean validation PSNR of the steps validated "
+               f"(every {config.eval_every}) on these images; no evaluation set was read")
+  count = data.holdout_count(config.val_data)
+  if count is None:
+    return {"validation_data": config.val_data, "checkpoint_selection": selection}
+  return {"validation_data": (f"{config.val_data}: {count} images of the training pool held out "
+                              "and never trained on (espcn_jax.data.holdout_keys)"),
+          "validation_images": data.holdout_keys(data.pool_keys(config.train_data), count),
+          "checkpoint_selection": selection}
+
+
+def _warm_start_record(init_from: str) -> dict:
+  """What a warm start came from; for a shipped-format ``.npz``, the facts of its card."""
+  if not init_from:
+    return {"init_from": None}
+  record = {"init_from": init_from}
+  card_path = pathlib.Path(init_from).with_suffix(".json")
+  if init_from.endswith(".npz") and card_path.is_file():
+    card = json.loads(card_path.read_text())
+    record["init_from_card"] = {k: card.get(k) for k in (
+        "name", "train_data", "steps", "exported_step", "validation_data", "init_from")}
+  return record
+
+
 def model_card(workdir: str | os.PathLike, params: dict, info: dict, *, recipe: str,
                eval_sets: Sequence[str]) -> dict:
   """The model card of a trained workdir: spec, recipe, data, time, and results.
@@ -90,8 +116,8 @@ def model_card(workdir: str | os.PathLike, params: dict, info: dict, *, recipe: 
       train_data=config.train_data,
       scale_augment=list(config.scale_augment),
       augmentation="8 flips/90-degree rotations per patch",
-      init_from=config.init_from or None,
-      validation_data=f"{config.val_data} (best-checkpoint selection)",
+      **_warm_start_record(config.init_from),
+      **_validation(config),
       patch_size_lr=config.patch_size,
       batch_size=config.batch_size,
       steps=config.num_steps,

@@ -92,7 +92,16 @@ _LUMA = np.array([65.481, 128.553, 24.966]) / 255.0
 
 
 def load_source_params(source: str) -> tuple[dict, dict]:
-  """``(params, info)`` from ``"pretrained:espcn_x3_y"`` or a training workdir."""
+  """``(params, info)`` from ``"pretrained:espcn_x3_y"``, a shipped-format ``.npz``
+  (its ``.json`` card beside it, e.g. an earlier release's ``espcn_x3_y.npz``)
+  or a training workdir."""
+  if source.endswith(".npz"):
+    path = pathlib.Path(source)
+    if not (path.is_file() and path.with_suffix(".json").is_file()):
+      raise FileNotFoundError(f"init_from={source!r}: needs the .npz and its .json card beside it")
+    card = json.loads(path.with_suffix(".json").read_text())
+    params, _ = pretrained.load_pretrained(card["scale"], card["channels"], weights_dir=path.parent)
+    return params, card
   if source.startswith("pretrained:"):
     stem = source.split(":", 1)[1]
     path = pretrained.WEIGHTS_DIR / f"{stem}.npz"
@@ -216,6 +225,10 @@ def check_config(config) -> None:
     raise ValueError(f"config.learning_rate must be a finite number >= 0, got {lr!r}")
   if config.warmup_steps < 0:
     raise ValueError(f"config.warmup_steps must be >= 0, got {config.warmup_steps!r}")
+  data.holdout_count(config.val_data)   # refuses a malformed "holdout:N"
+  known = (*data.DEGRADATIONS, *data.MIXED_DEGRADATIONS)
+  if config.degradation not in known:
+    raise ValueError(f"config.degradation must be one of {known}, got {config.degradation!r}")
 
 
 def _check_workdir(workdir: pathlib.Path, config) -> None:
@@ -246,12 +259,19 @@ def _shardings(config) -> tuple[NamedSharding, NamedSharding]:
 
 
 def _load_data(config) -> tuple[data.PatchSampler, list[data.SRPair]]:
-  """The training patch sampler and the validation pairs (``[]`` without ``val_data``)."""
+  """The training patch sampler and the validation pairs (``[]`` without ``val_data``).
+
+  ``val_data = "holdout:N"`` validates on N images of the training pool that
+  are then not trained on (:func:`espcn_jax.data.holdout_keys`).
+  """
+  holdout = data.holdout_count(config.val_data) or 0
+  common = dict(degradation=config.degradation, holdout=holdout)
   train_pairs = data.load_pairs(config.train_data, config.scale, config.channels,
-                                degradation=config.degradation, min_lr_size=config.patch_size,
-                                scale_augment=tuple(config.get("scale_augment", (1.0,))))
-  val_pairs = (data.load_pairs(config.val_data, config.scale, config.channels,
-                               degradation=config.degradation, min_lr_size=4)
+                                min_lr_size=config.patch_size,
+                                scale_augment=tuple(config.get("scale_augment", (1.0,))), **common)
+  val_source = config.train_data if holdout else config.val_data
+  val_pairs = (data.load_pairs(val_source, config.scale, config.channels, min_lr_size=4,
+                               part="holdout", **common)
                if config.val_data else [])
   sampler = data.PatchSampler(train_pairs, config.scale, config.patch_size, config.batch_size,
                               seed=config.seed)

@@ -408,3 +408,66 @@ def test_scale_augment_factors_are_checked(tmp_path, rng, factors):
   _write(tmp_path, "a.png", rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
   with pytest.raises(ValueError, match="scale_augment"):
     data.load_pairs(tmp_path, 2, 1, scale_augment=factors)
+
+
+# --- Validation held out of the training pool -------------------------------------------------
+
+def test_holdout_keys_are_fixed_by_name_not_by_order():
+  keys = [f"T91/t{i}" for i in range(40)] + [f"BSDS200/{i}" for i in range(60)]
+  held = data.holdout_keys(keys, 10)
+  assert held == data.holdout_keys(list(reversed(keys)), 10) == sorted(held)
+  assert len(set(held)) == 10 and set(held) <= set(keys)
+  # Adding images to the pool never moves an image from validation into training.
+  grown = data.holdout_keys(keys + [f"BSDS500_test200/{i}" for i in range(50)], 10)
+  assert set(grown) - set(held) <= {k for k in grown if k.startswith("BSDS500")}
+
+
+def test_holdout_must_leave_images_to_train_on():
+  with pytest.raises(ValueError, match="leaves none of the 3"):
+    data.holdout_keys(["a/1", "a/2", "a/3"], 3)
+
+
+@pytest.mark.parametrize("text, count", [("holdout:20", 20), ("../shared/data/sr/T91", None),
+                                         ("", None)])
+def test_holdout_count_reads_the_spec(text, count):
+  assert data.holdout_count(text) == count
+
+
+@pytest.mark.parametrize("text", ["holdout:", "holdout:0", "holdout:-3", "holdout:ten"])
+def test_malformed_holdout_spec_is_refused(text):
+  with pytest.raises(ValueError, match="expected 'holdout:N'"):
+    data.holdout_count(text)
+
+
+def test_holdout_split_is_disjoint_and_covers_the_pool(tmp_path, rng):
+  for i in range(6):
+    Image.fromarray(rng.integers(0, 256, (30 + i, 33, 3), dtype=np.uint8)).save(
+        tmp_path / f"im{i}.png")
+  keys = data.pool_keys(str(tmp_path))
+  assert keys == [f"{tmp_path.name}/im{i}" for i in range(6)]
+  held = {k.split("/")[1] for k in data.holdout_keys(keys, 2)}
+  train = data.load_pairs(str(tmp_path), 3, 1, holdout=2, scale_augment=(1.0, 0.8))
+  val = data.load_pairs(str(tmp_path), 3, 1, holdout=2, part="holdout")
+  assert {p.name for p in val} == held
+  # No copy of a held-out image (scale-augmented or not) is trained on.
+  assert {p.name.split("@")[0] for p in train} == {f"im{i}" for i in range(6)} - held
+  assert len(train) == 2 * 4
+
+
+def test_opencv_degradation_is_cv2_resize_inter_cubic(rng):
+  import cv2   # the reference itself
+  hr = rng.random((24, 33, 1))
+  lr = data.degrade(hr, 3, method="opencv", quantize=False)
+  ref = cv2.resize(hr[..., 0].astype(np.float32), (11, 8), interpolation=cv2.INTER_CUBIC)
+  np.testing.assert_allclose(lr[..., 0], np.clip(ref, 0, 1), atol=1e-6)
+  assert lr.shape == (8, 11, 1)
+  # It is not the antialiased MATLAB bicubic (which averages over a wider kernel).
+  assert np.abs(lr - data.degrade(hr, 3, quantize=False)).max() > 0.05
+
+
+def test_mixed_degradation_gives_one_pair_per_degradation():
+  pairs = data.load_pairs("samples", 3, 1, degradation="bicubic+opencv")
+  names = [p.name for p in pairs]
+  assert names[:2] == ["grace_hopper", "grace_hopper#opencv"] and len(names) == 6
+  np.testing.assert_array_equal(pairs[0].hr, pairs[1].hr)
+  assert not np.array_equal(pairs[0].lr, pairs[1].lr)

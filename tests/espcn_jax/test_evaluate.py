@@ -226,3 +226,12 @@ def test_export_writes_weights_and_a_model_card_that_loads(tmp_path):
   result = evaluate.evaluate(str(images), 3, evaluate.ModelSpec("x", params, card),
                              progress=False)
   assert abs(result["mean"]["psnr"] - card["results"]["images"]["psnr"]) < 1e-3
+
+
+def test_self_ensemble_and_opencv_lr_are_reported_as_such(tmp_path):
+  out = tmp_path / "plus.json"
+  assert evaluate_cli.main(["espcn", f"--out={out}", "--no-progress", "--figures=none",
+                            "--self-ensemble", "--degradation=opencv"]) == 0
+  report = json.loads(out.read_text())
+  assert report["model"] == "espcn_pretrained_x3+" and report["self_ensemble"] is True
+  assert report["degradation"] == "opencv" and "cv2.resize INTER_CUBIC" in report["protocol"]

@@ -166,3 +166,31 @@ def test_unknown_conv_impl_is_refused():
     infer.upscale(_params(), image, conv_impl="gpu")
   with pytest.raises(ValueError, match="conv_impl must be one of"):
     infer.super_resolve(_params(), image[..., :1] / np.float32(255), conv_impl="banded")
+
+
+def test_self_ensemble_is_equivariant_and_averages_the_eight_passes(rng):
+  # Each of the 8 passes is mapped back before averaging, so transforming the
+  # input transforms the output the same way (a pass mapped back wrongly breaks this).
+  _, params = paper_params(scale=2)
+  lr = rng.random((9, 14, 1)).astype(np.float32)
+  out = infer.super_resolve_self_ensemble(params, lr)
+  assert out.shape == (18, 28, 1) and out.dtype == np.float32
+  np.testing.assert_allclose(infer.super_resolve_self_ensemble(params, np.rot90(lr).copy()),
+                             np.rot90(out), atol=1e-6)
+  np.testing.assert_allclose(infer.super_resolve_self_ensemble(params, lr[::-1].copy()),
+                             out[::-1], atol=1e-6)
+  # Independent reference: the dihedral group as row flip x column flip x transpose.
+  passes = []
+  for flip_rows in (False, True):
+    for flip_cols in (False, True):
+      for transpose in (False, True):
+        x = lr[::-1] if flip_rows else lr
+        x = x[:, ::-1] if flip_cols else x
+        x = x.transpose(1, 0, 2) if transpose else x
+        y = infer.super_resolve(params, x.copy())
+        y = y.transpose(1, 0, 2) if transpose else y
+        y = y[:, ::-1] if flip_cols else y
+        passes.append(y[::-1] if flip_rows else y)
+  np.testing.assert_allclose(out, np.mean(passes, axis=0), atol=1e-6)
+  single = infer.super_resolve(params, lr)
+  assert np.abs(out - single).max() > 1e-4   # random weights: not equivariant on their own

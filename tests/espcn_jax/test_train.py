@@ -43,6 +43,18 @@ def test_smoke_run_writes_checkpoints_metrics_and_model_info(image_dir, tmp_path
   assert params["conv1"]["kernel"].shape == (5, 5, 1, 8)
 
 
+def test_holdout_validation_never_trains_on_the_validation_images(image_dir, tmp_path):
+  config = tiny_config(image_dir, "holdout:1")
+  sampler, val_pairs = train._load_data(config)
+  held = data.holdout_keys(data.pool_keys(str(image_dir)), 1)
+  assert [f"{image_dir.name}/{p.name}" for p in val_pairs] == held
+  trained = {f"{image_dir.name}/{p.name}" for p in data.load_pairs(
+      str(image_dir), 3, 1, min_lr_size=config.patch_size, holdout=1)}
+  assert len(trained) == 2 and not trained & set(held)
+  result = train.train_and_evaluate(config, tmp_path / "run")
+  assert np.isfinite(result["val_psnr"])
+
+
 def test_smoke_config_needs_no_shared_data(tmp_path):
   # The README's smoke command must run in a fresh clone: embedded photos, no ../shared.
   config = default.get_config("smoke")
@@ -253,6 +265,8 @@ def test_init_from_a_workdir_starts_training_there(image_dir, tmp_path):
     ("learning_rate", float("inf"), "config.learning_rate must be a finite number >= 0"),
     ("scale", 1, "config.scale must be an integer >= 2"),
     ("channels", 2, "config.channels must be 1 \\(Y\\) or 3"),
+    ("val_data", "holdout:0", "expected 'holdout:N' with N a positive integer"),
+    ("degradation", "lanczos", "config.degradation must be one of"),
 ])
 def test_unusable_config_values_are_refused_before_any_work(image_dir, tmp_path, field, value,
                                                            message):
