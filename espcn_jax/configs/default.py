@@ -68,7 +68,8 @@ SHIPPED_POOL = "../shared/data/sr/T91,../shared/data/sr/BSDS200,../shared/data/s
 SHIPPED_VALIDATION = "holdout:20"
 # The weights shipped before the honest-validation recipes; warm starts for them. Fetch with
 #   mkdir -p runs/weights_62b922d && for f in espcn_x3_y espcn_x2_y espcn_x4_y espcn_x3_rgb; do
-#     for e in npz json; do git show 62b922d:espcn_jax/weights/$f.$e > runs/weights_62b922d/$f.$e; done; done
+#     for e in npz json; do
+#       git show 62b922d:espcn_jax/weights/$f.$e > runs/weights_62b922d/$f.$e; done; done
 EARLIER_WEIGHTS = "runs/weights_62b922d"
 
 

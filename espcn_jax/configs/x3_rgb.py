@@ -1,21 +1,22 @@
-"""ESPCN x3, RGB (C = 3: every channel through the network): the recipe behind the shipped ``espcn_x3_rgb``.
+"""ESPCN x3, RGB (C = 3: every channel through the network): the recipe behind the shipped
+``espcn_x3_rgb``.
 
-The 491-image pool of ``default.SHIPPED_POOL`` less 20 held-out validation
-images (``holdout:20``; the exported step is the best on them), 8
-flips/rotations and scale augmentation (copies shrunk to 0.8 and 0.6), 24x24
-LR patches, batch 64, Adam 1e-3 with cosine decay, the last layer 10x slower,
-MSE on RGB in [0, 1]. It continues the model shipped before (``init_from``; ``default.EARLIER_WEIGHTS`` says how to fetch it). Commands (repository root, ../shared/data beside it)::
+The 491-image pool of ``default.SHIPPED_POOL`` less 20 held-out validation images
+(``holdout:20``; the exported step is the best on them), 8 flips/rotations and scale
+augmentation (copies shrunk to 0.8 and 0.6), 24x24 LR patches, batch 64, Adam 1e-3 with cosine
+decay, the last layer 10x slower, MSE on RGB in [0, 1]. It continues the model shipped before
+(``init_from``; ``default.EARLIER_WEIGHTS`` says how to fetch it). Commands (repository root,
+../shared/data beside it)::
 
   python train.py espcn --config=espcn_jax/configs/x3_rgb.py --workdir=runs/espcn_x3_rgb
   python -m espcn_jax.model_card runs/espcn_x3_rgb --recipe=espcn_jax/configs/x3_rgb.py   # to weights/
   python evaluate.py espcn --data=../shared/data/sr/Set5 --scale=3 --model=runs/espcn_x3_rgb
 
-The figures it reaches are those of ``espcn_jax/weights/espcn_x3_rgb.json``.
-"""
+The figures it reaches are those of ``espcn_jax/weights/espcn_x3_rgb.json``."""
 from espcn_jax.configs import default
 
 
 def get_config(variant: str = ""):
-  return default.shipped_recipe(variant, scale=3, num_steps=8_000, patch_size=24,
+  return default.shipped_recipe(variant, scale=3, num_steps=4_000, patch_size=24,
                                 learning_rate=1e-3, channels=3,
                                 init_from=f"{default.EARLIER_WEIGHTS}/espcn_x3_rgb.npz")
