@@ -11,9 +11,10 @@ One 360x640 Y frame -> 1080x1920 (x3), float32, the shipped x3 weights in
 every runtime. Rounds are interleaved (each round times every runner once, in
 turn), so load from other processes hits all of them alike; figures are
 medians over the rounds after a warm-up. Every peer runs the same network:
-an ONNX graph built here by hand from our weights (Sub, Conv, Tanh, Conv,
-Tanh, Conv, DepthToSpace in PyTorch's CRD order, Add) for onnxruntime and
-OpenCV dnn, and an equivalent torch.nn module under torch.inference_mode.
+the ONNX graph that ``export.py espcn`` writes (:func:`espcn_jax.deploy.espcn_onnx`:
+Sub, Conv, Tanh, Conv, Tanh, Conv, DepthToSpace in PyTorch's CRD order, Add)
+for onnxruntime and OpenCV dnn, and an equivalent torch.nn module under
+torch.inference_mode.
 Each output is checked against the plain ``ESPCN.apply``. "CPU ms" is the
 process CPU time per call over all threads (spin-waiting threads included).
 The last rows are
@@ -45,6 +46,7 @@ import numpy as np  # noqa: E402
 
 import espcn_jax  # noqa: E402
 from espcn_jax import banded, color, infer, resize, resize_jax  # noqa: E402
+from espcn_jax.deploy import ONNX_INPUT, espcn_onnx  # noqa: E402
 
 THREADS = 2
 NOMINAL_PEAK_GFLOPS = 400.0   # both cores, float32 FMA (benchmarks/README.md)
@@ -55,37 +57,6 @@ def network_gflop(h: int, w: int, params) -> float:
   """Multiply-adds x 2 of the three convolutions on an ``h x w`` LR frame (10.43 at 360x640, x3)."""
   macs = sum(int(np.prod(params[f"conv{i}"]["kernel"].shape)) for i in (1, 2, 3))
   return 2.0 * h * w * macs / 1e9
-
-
-def espcn_onnx(params, centre: float, scale: int) -> bytes:
-  """The network as an ONNX model (NCHW, dynamic H and W), serialized. Needs ``onnx``."""
-  import onnx
-  from onnx import TensorProto, helper, numpy_helper
-
-  inits = [numpy_helper.from_array(np.full((1, 1, 1, 1), centre, np.float32), "centre")]
-  nodes = [helper.make_node("Sub", ["x", "centre"], ["h0"])]
-  cur = "h0"
-  for i in (1, 2, 3):
-    kernel = np.asarray(params[f"conv{i}"]["kernel"], np.float32).transpose(3, 2, 0, 1)   # OIHW
-    inits += [numpy_helper.from_array(np.ascontiguousarray(kernel), f"w{i}"),
-              numpy_helper.from_array(np.asarray(params[f"conv{i}"]["bias"], np.float32), f"b{i}")]
-    k = kernel.shape[-1]
-    pads = [(k - 1) // 2, (k - 1) // 2, k // 2, k // 2]   # 'SAME' as lax pads it
-    nodes.append(helper.make_node("Conv", [cur, f"w{i}", f"b{i}"], [f"c{i}"], pads=pads,
-                                  kernel_shape=[k, k]))
-    cur = f"c{i}"
-    if i < 3:
-      nodes.append(helper.make_node("Tanh", [cur], [f"t{i}"]))
-      cur = f"t{i}"
-  nodes.append(helper.make_node("DepthToSpace", [cur], ["d"], blocksize=scale, mode="CRD"))
-  nodes.append(helper.make_node("Add", ["d", "centre"], ["y"]))
-  graph = helper.make_graph(
-      nodes, "espcn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, "h", "w"])],
-      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, "H", "W"])], inits)
-  model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-  model.ir_version = 8      # readable by older onnxruntime and OpenCV builds too
-  onnx.checker.check_model(model)
-  return model.SerializeToString()
 
 
 # Each runner factory returns a zero-argument callable giving the HR Y frame
@@ -135,16 +106,16 @@ def onnxruntime_peer(params, frame, settings):
   options = ort.SessionOptions()
   options.intra_op_num_threads = THREADS
   options.inter_op_num_threads = 1
-  session = ort.InferenceSession(espcn_onnx(params, settings["centre"], 3), options,
+  session = ort.InferenceSession(espcn_onnx(params, **settings), options,
                                  providers=["CPUExecutionProvider"])
   x = np.ascontiguousarray(frame[None, None])
-  return lambda: session.run(None, {"x": x})[0], lambda out: out[0, 0]
+  return lambda: session.run(None, {ONNX_INPUT: x})[0], lambda out: out[0, 0]
 
 
 def opencv_dnn_peer(params, frame, settings):
   import cv2
   cv2.setNumThreads(THREADS)
-  net = cv2.dnn.readNetFromONNX(np.frombuffer(espcn_onnx(params, settings["centre"], 3), np.uint8))
+  net = cv2.dnn.readNetFromONNX(np.frombuffer(espcn_onnx(params, **settings), np.uint8))
   net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
   net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
   x = np.ascontiguousarray(frame[None, None])
