@@ -5,6 +5,8 @@ Public API::
   from espcn_jax import ESPCN, upscale, load_pretrained, psnr, ssim
   params, card = load_pretrained(3)          # shipped x3 Y-channel weights
   big = upscale(params, rgb_uint8)           # [H, W, 3] -> [3H, 3W, 3]
+  big = upscale(params, rgba_uint8)          # [H, W, 4] -> [3H, 3W, 4], alpha bicubic
+  big = upscale(params, frames)              # [N, H, W, C] -> [N, 3H, 3W, C]
 
 See ``espcn_jax.train.train_and_evaluate`` for training and
 ``espcn_jax.evaluate.evaluate`` for the literature's evaluation protocol.

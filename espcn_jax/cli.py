@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from espcn_jax import infer, resize
+from espcn_jax import infer
 from espcn_jax.checkpoint import CheckpointError
 from espcn_jax.evaluate import resolve_model
 from espcn_mtcnn_common import compile_cache, image_io
@@ -56,24 +56,27 @@ def _read_image(path: pathlib.Path) -> np.ndarray:
 
 
 def _read_alpha(path: pathlib.Path) -> np.ndarray | None:
-  """The alpha channel of an image file, uint8 ``[H, W]``; ``None`` when it has none."""
+  """The alpha channel of an image file, uint8 ``[H, W]``, turned upright as
+  :func:`_read_image` turns the colours (EXIF orientation); ``None`` when it has none."""
   try:
     with Image.open(path) as img:
       if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-        return np.asarray(img.convert("RGBA"))[..., 3]
+        upright = image_io._upright(img)  # pylint: disable=protected-access
+        return np.asarray(upright.convert("RGBA"))[..., 3]
   except (UnidentifiedImageError, OSError):
     return None
   return None
 
 
 def _upscale_file(params, settings, scale, src: pathlib.Path, dst: pathlib.Path) -> tuple:
-  """Upscale one file (alpha by MATLAB bicubic, kept); returns the input and output shapes."""
+  """Upscale one file (alpha kept: ``infer.upscale`` upscales it with MATLAB bicubic);
+  returns the input and output shapes. Grey images with alpha are written as RGBA."""
   image = _read_image(src)
-  out = infer.upscale(params, image, scale=scale, **settings)
   alpha = _read_alpha(src)
-  if alpha is not None:
-    alpha_up = resize.imresize(alpha, float(scale), output_shape=out.shape[:2])
-    out = np.dstack([out if out.ndim == 3 else np.repeat(out[..., None], 3, -1), alpha_up])
+  pixels = image if alpha is None else np.dstack([image, alpha])   # [H, W, 4] or [H, W, 2]
+  out = infer.upscale(params, pixels, scale=scale, **settings)
+  if out.ndim == 3 and out.shape[-1] == 2:
+    out = np.dstack([np.repeat(out[..., :1], 3, -1), out[..., 1]])
   image_io.write_image(dst, out)
   return image.shape, out.shape
 

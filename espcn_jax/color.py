@@ -17,6 +17,9 @@ Two forms of the same conversion:
 """
 from __future__ import annotations
 
+from typing import TypeVar
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -34,27 +37,30 @@ RGB_TO_YCBCR = _MATLAB_RGB_TO_YCBCR / 255.0
 YCBCR_OFFSET = np.array([16.0, 128.0, 128.0]) / 255.0
 _YCBCR_TO_RGB = np.linalg.inv(RGB_TO_YCBCR)
 
+# NumPy in, NumPy out; JAX in, JAX out.
+Array = TypeVar("Array", np.ndarray, jax.Array)
+
 
 def _xp(x):
   """The array module of ``x``: NumPy for NumPy arrays and scalars, else ``jax.numpy``."""
   return np if isinstance(x, np.ndarray) or np.isscalar(x) else jnp
 
 
-def rgb_to_ycbcr(rgb):
+def rgb_to_ycbcr(rgb: Array) -> Array:
   """``[..., 3]`` RGB in [0, 1] -> ``[..., 3]`` YCbCr in [0, 1] (BT.601, MATLAB)."""
   xp = _xp(rgb)
   m = xp.asarray(RGB_TO_YCBCR, dtype=rgb.dtype)
   return rgb @ m.T + xp.asarray(YCBCR_OFFSET, dtype=rgb.dtype)
 
 
-def rgb_to_y(rgb):
+def rgb_to_y(rgb: Array) -> Array:
   """``[..., 3]`` RGB in [0, 1] -> ``[...]`` luma Y in [16/255, 235/255]."""
   xp = _xp(rgb)
   m = xp.asarray(RGB_TO_YCBCR[0], dtype=rgb.dtype)
   return rgb @ m + xp.asarray(YCBCR_OFFSET[0], dtype=rgb.dtype)
 
 
-def ycbcr_to_rgb(ycbcr):
+def ycbcr_to_rgb(ycbcr: Array) -> Array:
   """``[..., 3]`` YCbCr in [0, 1] -> ``[..., 3]`` RGB (not clipped)."""
   xp = _xp(ycbcr)
   m = xp.asarray(_YCBCR_TO_RGB, dtype=ycbcr.dtype)

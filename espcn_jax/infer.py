@@ -39,7 +39,10 @@ from espcn_jax.model import ESPCN, spec_from_params
 from espcn_mtcnn_common.conv_impl import resolve_conv_impl
 
 __all__ = ["bucket_shape", "super_resolve", "super_resolve_self_ensemble", "upscale",
-           "DEFAULT_BUCKET", "MAX_TILE_PIXELS"]
+           "upscale_alpha", "DEFAULT_BUCKET", "MAX_TILE_PIXELS"]
+
+# ESPCN params: the pytree of ``ESPCN.init(...)["params"]`` (nested dicts of arrays).
+Params = Mapping[str, Any]
 
 DEFAULT_BUCKET = 32
 

@@ -5,8 +5,10 @@ image of size ``(height, width)`` in its top-left corner -> :class:`Detections`
 with a fixed number of slots and a ``valid`` mask. Every budget is static
 (candidates per pyramid level, candidates into R-Net and O-Net, faces out),
 so all images padded to one canvas share one compiled function.
-``detect`` / ``detect_batch`` are the host-side conveniences: they check the
-input, pick the canvas, call the core and trim the result to NumPy.
+``detect`` / ``detect_batch`` are the host-side conveniences: they read and
+check the input (paths, PIL images, uint8 or float arrays:
+:mod:`mtcnn_jax.input_checks`), pick the canvas, call the core, trim the result
+to NumPy and, when asked, keep the largest face (:func:`select_faces`).
 
 The stage logic follows the original MATLAB ``detect_face.m`` line by line
 (see :mod:`mtcnn_jax.boxes` for the box arithmetic). Where a budget is
@@ -17,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import warnings
-from typing import NamedTuple
+from typing import Any, Iterable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -27,12 +29,13 @@ from PIL import Image
 from espcn_mtcnn_common.conv_impl import resolve_conv_impl
 from mtcnn_jax import boxes as box_ops
 from mtcnn_jax import pyramid
+from mtcnn_jax.input_checks import ImageInput, as_image_list, as_rgb_uint8
 from mtcnn_jax.nets import ONet, PNet, RNet
 from mtcnn_jax.nms import nms, nms_order
 from mtcnn_jax.params import load_params
 
 __all__ = ["DetectorConfig", "Detections", "FaceDetections", "detect", "detect_batch",
-           "detect_padded", "canvas_shape", "check_config"]
+           "detect_padded", "canvas_shape", "check_config", "select_faces"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -272,7 +275,9 @@ def _stage3(onet_params, image, height, width, b, v, config: DetectorConfig, tab
   return b, prob, landmarks, v, overflow
 
 
-def detect_padded(params, image, height, width, config: DetectorConfig = DetectorConfig()):
+def detect_padded(params: Mapping[str, Any], image: jax.Array, height: jax.typing.ArrayLike,
+                  width: jax.typing.ArrayLike,
+                  config: DetectorConfig = DetectorConfig()) -> Detections:
   """The whole cascade on one canvas (jittable; ``config`` static).
 
   Args:
@@ -335,24 +340,9 @@ def canvas_shape(height: int, width: int, multiple: int = CANVAS_MULTIPLE) -> tu
   return (-(-height // multiple) * multiple, -(-width // multiple) * multiple)
 
 
-def _as_rgb_uint8(image) -> np.ndarray:
-  image = np.asarray(image)
-  if image.dtype != np.uint8:
-    if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
-      raise ValueError("image holds NaN or infinite values; detect expects uint8 RGB")
-    raise ValueError(f"detect expects a uint8 RGB image, got dtype {image.dtype} "
-                     "(convert with np.clip(np.round(x), 0, 255).astype(np.uint8))")
-  if image.ndim == 3 and image.shape[-1] == 1:
-    image = image[..., 0]
-  if image.ndim == 2:
-    image = np.repeat(image[..., None], 3, axis=-1)
-  elif image.ndim == 3 and image.shape[-1] == 4:
-    image = image[..., :3]     # alpha does not take part in detection
-  if image.ndim != 3 or image.shape[-1] != 3:
-    raise ValueError(f"detect expects [H, W, 3] RGB (or [H, W] grey), got shape {image.shape}")
-  if image.shape[0] == 0 or image.shape[1] == 0:
-    raise ValueError(f"image is empty: shape {image.shape}")
-  return image
+def _as_rgb_uint8(image: ImageInput, where: str = "image") -> np.ndarray:
+  """Any accepted image form -> uint8 ``[H, W, 3]``: :func:`mtcnn_jax.input_checks.as_rgb_uint8`."""
+  return as_rgb_uint8(image, where)
 
 
 def _shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -378,6 +368,47 @@ def _trim(d, scale: float) -> FaceDetections:
   valid = np.asarray(d.valid)
   return FaceDetections(np.asarray(d.boxes)[valid] * scale, np.asarray(d.scores)[valid],
                         np.asarray(d.landmarks)[valid] * scale)
+
+
+def check_selection_flags(select_largest: bool, keep_all: bool) -> None:
+  """Raises TypeError unless both are booleans (checked before any detection work)."""
+  for name, value in (("select_largest", select_largest), ("keep_all", keep_all)):
+    if not isinstance(value, (bool, np.bool_)):
+      raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def select_faces(faces: FaceDetections, *, select_largest: bool = False,
+                 keep_all: bool = True) -> FaceDetections:
+  """Reorder and/or keep one of the faces of one image.
+
+  Args:
+    faces: one image's detections (best score first, as :func:`mtcnn_jax.detect`
+      returns them).
+    select_largest: sort by box area ``(x2 - x1) * (y2 - y1)``, largest first
+      (ties keep score order); False keeps the score order.
+    keep_all: False keeps only the first face of that order (none if there is none).
+
+  Returns:
+    :class:`~mtcnn_jax.FaceDetections` with ``N`` or ``min(N, 1)`` faces.
+
+  Unlike facenet-pytorch, whose ``MTCNN`` defaults to ``select_largest=True,
+  keep_all=False`` (the largest face only), the defaults here change nothing:
+  ``select_largest=True, keep_all=False`` is facenet-pytorch's default pick,
+  ``keep_all=False`` alone its ``select_largest=False`` pick (the most probable face).
+  """
+  check_selection_flags(select_largest, keep_all)
+  order = np.arange(len(faces.scores))
+  if select_largest:
+    boxes = np.asarray(faces.boxes, np.float64).reshape(-1, 4)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    order = np.argsort(-area, kind="stable")
+  if not keep_all:
+    order = order[:1]
+  if np.array_equal(order, np.arange(len(faces.scores))):
+    return faces
+  return dataclasses.replace(faces, boxes=np.asarray(faces.boxes)[order],
+                             scores=np.asarray(faces.scores)[order],
+                             landmarks=np.asarray(faces.landmarks)[order])
 
 
 def _check_unit_interval_tuple(name: str, value, length: int) -> None:
@@ -439,24 +470,49 @@ def _resolve(params, config, kwargs) -> tuple[dict, DetectorConfig]:
   return params, config
 
 
-def detect(image, *, params=None, config: DetectorConfig = DetectorConfig(),
-           max_image_side: int = MAX_IMAGE_SIDE, **settings) -> FaceDetections:
-  """Detect faces in one RGB image.
+def detect(image: ImageInput, *, params: Mapping[str, Any] | None = None,
+           config: DetectorConfig = DetectorConfig(), max_image_side: int = MAX_IMAGE_SIDE,
+           select_largest: bool = False, keep_all: bool = True,
+           **settings: Any) -> FaceDetections:
+  """Detect faces in one image.
 
   Args:
-    image: ``[H, W, 3]`` uint8 RGB (NumPy or JAX); ``[H, W]`` grey and RGBA
-      are accepted (grey is repeated, alpha ignored).
+    image: one image, as
+      * a path (``str`` / ``pathlib.Path``), read upright (EXIF orientation applied);
+      * a PIL image (converted to RGB);
+      * an array (NumPy or JAX): ``[H, W, 3]`` RGB, ``[H, W]`` grey (repeated),
+        ``[H, W, 4]`` RGBA (alpha ignored); uint8, or float in [0, 1] or
+        [0, 255], told apart by the largest value (at most 1: [0, 1]; at least
+        2: [0, 255]; in between, negative, over 255 or NaN: refused). Floats
+        are rounded to 8 bits first, so ``img / 255`` finds exactly what
+        ``img`` does. Rules and errors: :func:`mtcnn_jax.input_checks.as_rgb_uint8`.
+      A list of images is refused: use :func:`detect_batch`.
     params: ``{"pnet", "rnet", "onet"}``; default: the published weights.
     config: :class:`DetectorConfig`; keyword ``settings`` override its fields,
       e.g. ``detect(img, min_face_size=40, thresholds=(0.6, 0.7, 0.8))`` or
       ``detect(img, conv_impl="xla")`` (see ``DetectorConfig.conv_impl``).
     max_image_side: larger images are downscaled first (bounded memory).
+    select_largest: order the faces by box area, largest first (default: by
+      score, best first); see :func:`mtcnn_jax.select_faces`.
+    keep_all: False keeps only the first face of that order (facenet-pytorch's
+      ``MTCNN()`` defaults are ``select_largest=True, keep_all=False``; the
+      defaults here keep every face, best first).
 
   Returns:
     :class:`FaceDetections` (empty when there is no face or the image is
-    smaller than P-Net's 12-pixel window).
+    smaller than P-Net's 12-pixel window), in pixels of the image as given.
+
+  Raises:
+    TypeError: not an image (e.g. a list; use :func:`detect_batch`) or an
+      unknown setting; FileNotFoundError: a path that does not exist;
+      ValueError: a bad setting, or an image of a bad shape, dtype or range
+      (:class:`espcn_mtcnn_common.image_io.ImageError` for unreadable files).
   """
   params, config = _resolve(params, config, settings)
+  check_selection_flags(select_largest, keep_all)
+  if isinstance(image, (list, tuple)):
+    raise TypeError(f"detect takes one image, got a {type(image).__name__} of {len(image)}; "
+                    "use detect_batch for several images")
   image = _as_rgb_uint8(image)
   image, scale = _shrink(image, max_image_side)
   h, w = image.shape[:2]
@@ -467,20 +523,35 @@ def detect(image, *, params=None, config: DetectorConfig = DetectorConfig(),
   canvas[:h, :w] = image
   static, thresholds = _split_thresholds(config)
   d = _detect_one(params, canvas, np.int32(h), np.int32(w), static, thresholds)
-  return _trim(d, scale)
+  return select_faces(_trim(d, scale), select_largest=select_largest, keep_all=keep_all)
 
 
-def detect_batch(images, *, params=None, config: DetectorConfig = DetectorConfig(),
-                 max_image_side: int = MAX_IMAGE_SIDE, **settings) -> list[FaceDetections]:
+def detect_batch(images: Iterable[ImageInput] | np.ndarray, *,
+                 params: Mapping[str, Any] | None = None,
+                 config: DetectorConfig = DetectorConfig(), max_image_side: int = MAX_IMAGE_SIDE,
+                 select_largest: bool = False, keep_all: bool = True,
+                 **settings: Any) -> list[FaceDetections]:
   """Detect faces in several images with one jitted call per canvas.
 
   Images are grouped by canvas (size bucket); each group runs as one call that
   maps the cascade over its images (``lax.map``, so empty work is still
   skipped), padded to a power-of-two count to bound recompilation.
-  Same arguments as :func:`detect`; returns one :class:`FaceDetections` per image.
+
+  Args:
+    images: a list or tuple (or other iterable) of images, each in any form
+      :func:`detect` takes (paths, PIL images, uint8 or float arrays, mixed),
+      or an ``[N, H, W, C]`` array. Errors name the image (``images[3]: ...``).
+    params, config, max_image_side, select_largest, keep_all, settings: as in
+      :func:`detect` (selection applies to each image).
+
+  Returns:
+    One :class:`FaceDetections` per image, in order.
   """
   params, config = _resolve(params, config, settings)
-  prepared = [_shrink(_as_rgb_uint8(im), max_image_side) for im in images]
+  check_selection_flags(select_largest, keep_all)
+  images = as_image_list(images, "detect_batch")
+  prepared = [_shrink(_as_rgb_uint8(im, f"images[{i}]"), max_image_side)
+              for i, im in enumerate(images)]
   results: list[FaceDetections | None] = [None] * len(prepared)
   groups: dict[tuple[int, int], list[int]] = {}
   for i, (im, _) in enumerate(prepared):
@@ -503,4 +574,5 @@ def detect_batch(images, *, params=None, config: DetectorConfig = DetectorConfig
     d = _detect_many(params, canvases, hs, ws, *_split_thresholds(config))
     for n, i in enumerate(idx):
       results[i] = _trim(jax.tree.map(lambda a, n=n: a[n], d), prepared[i][1])
-  return results  # type: ignore[return-value]
+  return [select_faces(r, select_largest=select_largest, keep_all=keep_all)
+          for r in results]  # type: ignore[arg-type]

@@ -1,16 +1,17 @@
-"""Host-side helpers: draw detections, crop aligned faces (uint8 in, uint8 out)."""
+"""Host-side helpers: draw detections (uint8 in, uint8 out).
+
+``align_faces``, ``similarity_transform`` and ``ALIGNMENT_TEMPLATE_112`` live in
+:mod:`mtcnn_jax.faces` (``mtcnn_jax.align_faces``); imported here too, so
+``mtcnn_jax.draw.align_faces`` keeps working.
+"""
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = ["draw_detections", "align_faces", "similarity_transform", "ALIGNMENT_TEMPLATE_112"]
+from mtcnn_jax.faces import ALIGNMENT_TEMPLATE_112, align_faces, similarity_transform
 
-# Five-point template for 112x112 aligned faces (the one ArcFace/InsightFace use):
-# left eye, right eye, nose, left mouth corner, right mouth corner (image-left first).
-ALIGNMENT_TEMPLATE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                                   [41.5493, 92.3655], [70.7299, 92.2041]], np.float64)
+__all__ = ["draw_detections", "align_faces", "similarity_transform", "ALIGNMENT_TEMPLATE_112"]
 
 _LANDMARK_COLOURS = [(0, 255, 255), (0, 255, 255), (255, 0, 255), (255, 255, 0), (255, 255, 0)]
 
@@ -41,38 +42,3 @@ def draw_detections(image: np.ndarray, faces, *, colour=(0, 255, 0), width: int 
       for (px, py), c in zip(np.asarray(points)[k], _LANDMARK_COLOURS):
         draw.ellipse([px - r, py - r, px + r, py + r], fill=c)
   return np.asarray(canvas)
-
-
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-  """Least-squares similarity (rotation, uniform scale, translation) mapping
-  ``src [N, 2]`` onto ``dst [N, 2]`` (Umeyama 1991). Returns a ``[2, 3]`` matrix."""
-  src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-  mu_s, mu_d = src.mean(0), dst.mean(0)
-  s, d = src - mu_s, dst - mu_d
-  cov = d.T @ s / len(src)
-  u, sig, vt = np.linalg.svd(cov)
-  sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
-  rot = u @ sign @ vt
-  scale = np.trace(np.diag(sig) @ sign) / s.var(0).sum()
-  return np.hstack([scale * rot, (mu_d - scale * rot @ mu_s)[:, None]])
-
-
-def align_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
-  """Crop faces aligned by their 5 landmarks onto the standard template.
-
-  Args:
-    image: uint8 ``[H, W, 3]``.
-    landmarks: ``[N, 5, 2]`` (from :func:`mtcnn_jax.detect`).
-    size: output side; the 112-px template is scaled to it.
-
-  Returns:
-    uint8 ``[N, size, size, 3]``.
-  """
-  landmarks = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
-  template = ALIGNMENT_TEMPLATE_112 * (size / 112.0)
-  out = np.zeros((len(landmarks), size, size, 3), np.uint8)
-  for k, pts in enumerate(landmarks):
-    matrix = similarity_transform(pts, template)
-    out[k] = cv2.warpAffine(np.asarray(image, np.uint8), matrix, (size, size),
-                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-  return out

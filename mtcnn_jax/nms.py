@@ -88,8 +88,9 @@ def _block_keep(candidates, overlap_block, threshold):
   return keep
 
 
-def nms(boxes, scores, valid, threshold: float, *, method: str = "union",
-        plus_one: bool = True, block: int = 128, presorted: bool = False):
+def nms(boxes: jax.Array, scores: jax.Array, valid: jax.Array, threshold: float, *,
+        method: str = "union", plus_one: bool = True, block: int = 128,
+        presorted: bool = False) -> jax.Array:
   """Greedy NMS over fixed slots.
 
   Args:

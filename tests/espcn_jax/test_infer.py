@@ -87,7 +87,7 @@ def test_rgb_model_and_grey_images(rng):
 
 @pytest.mark.parametrize("bad, message", [
     (np.zeros((0, 5, 3), np.uint8), "no pixels"),
-    (np.zeros((5, 5, 4), np.uint8), r"\[H, W, 3\]"),
+    (np.zeros((5, 5, 5), np.uint8), r"\[H, W, 3\]"),
     (np.full((5, 5, 3), np.nan, np.float32), "NaN"),
     (np.full((5, 5, 3), 2.0, np.float32), r"\[0, 1\]"),
     (np.zeros((5, 5, 3), np.int32), "uint8 or float"),

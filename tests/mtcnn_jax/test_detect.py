@@ -60,7 +60,7 @@ def test_no_face_and_tiny_images_give_empty_results():
 
 @pytest.mark.parametrize("bad, message", [
     (np.zeros((0, 10, 3), np.uint8), "empty"),
-    (np.zeros((20, 20, 3), np.float32), "uint8"),
+    (np.zeros((20, 20, 3), np.int32), "uint8"),
     (np.full((20, 20, 3), np.nan, np.float32), "NaN"),
     (np.zeros((20, 20, 5), np.uint8), r"\[H, W, 3\]"),
     (np.zeros((2, 20, 20, 3), np.uint8), r"\[H, W, 3\]"),
