@@ -27,6 +27,16 @@ from espcn_mtcnn_common.atomic_write import atomic_path, write_json_atomic
 
 __all__ = ["training_wall_time", "model_card", "export", "MACHINE"]
 
+# What LR images each training degradation prepares a model for (the card's "expected_input").
+EXPECTED_INPUT = {
+    "bicubic": "LR made by MATLAB-style antialiased bicubic downscaling (imresize), as in the "
+               "literature; on LR from cv2.resize INTER_CUBIC (no antialiasing) see the "
+               "*_opencv results",
+    "gaussian": "LR made by a 7x7 Gaussian blur (sigma 1.6) and subsampling",
+    "opencv": "LR made by cv2.resize INTER_CUBIC (no antialiasing)",
+    "bicubic+opencv": "LR made either by MATLAB-style bicubic imresize or by cv2.resize "
+                      "INTER_CUBIC (trained on both)",
+}
 MACHINE = "2-core x86-64 CPU (AVX-512), 24 GiB, JAX {jax} on CPU, no GPU"
 
 
@@ -54,20 +64,23 @@ def _load_recipe(recipe: str | os.PathLike):
 
 
 def _results(model: evaluate.ModelSpec, scale: int, eval_sets: Sequence[str]) -> dict:
-  """Mean PSNR/SSIM of ``model`` and of bicubic on each folder (Y; RGB models also in RGB).
+  """Mean PSNR/SSIM of ``model`` and of bicubic on each folder (Y; RGB models also in RGB),
+  and on Y with LR from ``cv2.resize`` INTER_CUBIC (key suffix ``_opencv``): a degradation
+  the model was not trained for, which users often feed it.
 
-  Keys: the folder name, with ``_rgb`` appended for the RGB evaluation.
+  Keys: the folder name, with ``_rgb`` or ``_opencv`` appended.
   """
   results: dict = {}
-  spaces = ("y", "rgb") if model.channels == 3 else ("y",)
+  runs = [("y", "bicubic", "")] + ([("rgb", "bicubic", "_rgb")] if model.channels == 3 else [])
+  runs.append(("y", "opencv", "_opencv"))
   for folder in eval_sets:
-    for space in spaces:
-      r = evaluate.evaluate(folder, scale, model, eval_space=space, progress=False)
-      key = pathlib.Path(folder).name + ("" if space == "y" else "_rgb")
-      results[key] = {"psnr": round(r["mean"]["psnr"], 3), "ssim": round(r["mean"]["ssim"], 4),
-                      "bicubic_psnr": round(r["bicubic_mean"]["psnr"], 3),
-                      "bicubic_ssim": round(r["bicubic_mean"]["ssim"], 4),
-                      "protocol": r["protocol"]}
+    for space, degradation, suffix in runs:
+      r = evaluate.evaluate(folder, scale, model, eval_space=space, degradation=degradation,
+                            progress=False)
+      results[pathlib.Path(folder).name + suffix] = {
+          "psnr": round(r["mean"]["psnr"], 3), "ssim": round(r["mean"]["ssim"], 4),
+          "bicubic_psnr": round(r["bicubic_mean"]["psnr"], 3),
+          "bicubic_ssim": round(r["bicubic_mean"]["ssim"], 4), "protocol": r["protocol"]}
   return results
 
 
@@ -116,6 +129,7 @@ def model_card(workdir: str | os.PathLike, params: dict, info: dict, *, recipe: 
       train_data=config.train_data,
       scale_augment=list(config.scale_augment),
       augmentation="8 flips/90-degree rotations per patch",
+      expected_input=EXPECTED_INPUT[config.degradation],
       **_warm_start_record(config.init_from),
       **_validation(config),
       patch_size_lr=config.patch_size,
