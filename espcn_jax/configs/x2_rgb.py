@@ -18,6 +18,6 @@ from espcn_jax.configs import default
 
 
 def get_config(variant: str = ""):
-  return default.shipped_recipe(variant, scale=2, num_steps=3_000, patch_size=24,
+  return default.shipped_recipe(variant, scale=2, num_steps=2_000, patch_size=24,
                                 learning_rate=1e-3, channels=3,
                                 init_from="runs/espcn_x2")
