@@ -291,6 +291,20 @@ def ablation(params, frame, rgb, settings, rounds: int, warmup: int) -> dict[str
   return interleaved(runners, rounds, warmup)
 
 
+def cpu_model() -> str:
+  """``model name`` of the first CPU in /proc/cpuinfo (``platform.processor()`` elsewhere).
+
+  Every benchmark records it: ratios are only comparable on the same CPU model.
+  """
+  try:
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("model name"):
+        return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or "unknown"
+
+
 def gemm_peak(repeats: int = 7) -> float:
   """GFLOP/s of a 2048^3 float32 matmul in XLA: what this run's load left of the peak."""
   a = jnp.asarray(np.random.default_rng(0).random((2048, 2048), np.float32))

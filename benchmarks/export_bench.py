@@ -48,21 +48,10 @@ from espcn_mtcnn_common import deploy_files  # noqa: E402
 from espcn_mtcnn_common.demo_photo import grace_hopper  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from espcn_realtime_bench import gemm_peak, interleaved  # noqa: E402  (same probe and rounds)
+from espcn_realtime_bench import cpu_model, gemm_peak, interleaved  # noqa: E402  (same probes, rounds)
 
 THREADS = 2
 LR_SHAPE = (360, 640)
-
-
-def cpu_model() -> str:
-  """``model name`` of the first CPU in /proc/cpuinfo (``platform.processor()`` elsewhere)."""
-  try:
-    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-      if line.startswith("model name"):
-        return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or "unknown"
 
 
 def onnx_session(model: bytes):

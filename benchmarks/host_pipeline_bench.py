@@ -59,7 +59,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from espcn_jax import data as espcn_data, train as espcn_train  # noqa: E402
-from espcn_realtime_bench import gemm_peak  # noqa: E402  (the same XLA matmul probe)
+from espcn_realtime_bench import cpu_model, gemm_peak  # noqa: E402  (the same probes)
 from espcn_jax.configs import x3  # noqa: E402
 from mtcnn_jax import nets, train as mtcnn_train  # noqa: E402
 from mtcnn_jax.configs import cascade  # noqa: E402
@@ -326,23 +326,13 @@ def mtcnn_device(config, stage: str, produce: Callable[[int], dict], steps: int,
 # --------------------------------------------------------------------------- machine
 
 
-def _cpu_model() -> str:
-  try:
-    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-      if line.startswith("model name"):
-        return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or "?"
-
-
 def _machine() -> dict:
   try:
     import grain  # pylint: disable=import-outside-toplevel
     grain_version = getattr(grain, "__version__", "?")
   except ImportError:
     grain_version = None
-  return {"cpu_model": _cpu_model(), "cpu_count": os.cpu_count(),
+  return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
           "platform": platform.platform(), "python": platform.python_version(),
           "numpy": np.__version__, "jax": jax.__version__, "grain": grain_version}
 
