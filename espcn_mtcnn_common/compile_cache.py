@@ -19,28 +19,52 @@ a copied or moved folder still hits), and not which CPU compiled it, and
 XLA:CPU code is built for the host's instruction set; ``<machine>``
 (:func:`machine_tag`) keeps machines that share a home folder apart. JAX
 stores only programs that took at least
-``jax_persistent_cache_min_compile_time_secs`` (1 s) to compile: the cascades
-and training steps, not the small helpers. Entries are about 1 MB per MTCNN
+``jax_persistent_cache_min_compile_time_secs`` to compile; :func:`enable`
+lowers JAX's 1 s to ``MIN_COMPILE_SECS`` (0.2 s) unless
+``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS`` is set, so that ESPCN's
+per-bucket functions (0.3-1 s each) are kept too, not only the cascades and
+training steps. Entries are about 1 MB per MTCNN
 canvas; deleting the folder is always safe. The folder is created private
 (mode 700): JAX runs what it loads from there, so it must not be writable by
-others. The library functions never touch any of this; only the CLIs call
-:func:`enable`.
+others.
+
+The libraries turn the same cache on by themselves: the first
+``mtcnn_jax.detect`` / ``detect_batch`` or ``espcn_jax.upscale`` /
+``super_resolve`` call runs :func:`enable_default`, which leaves a choice
+already made alone (a CLI's ``--compile-cache``, the user's own
+``jax_compilation_cache_dir``) and otherwise enables the folder above;
+``ESPCN_MTCNN_JAX_COMPILE_CACHE=off`` keeps it off. With the cache on, MTCNN
+also keeps each canvas's cascade as a serialised ``jax.export`` program in
+``<folder>/programs`` (:func:`load_or_export`), so a later process skips
+tracing and lowering (seconds per canvas) as well as compiling.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import os
 import pathlib
 import platform
+import threading
 import warnings
+from typing import Any, Callable
 
-__all__ = ["ENV_VAR", "machine_tag", "default_cache_dir", "add_argument", "enable"]
+__all__ = ["ENV_VAR", "machine_tag", "default_cache_dir", "add_argument", "enable",
+           "enable_default", "program_store", "source_digest", "load_or_export"]
 
 ENV_VAR = "ESPCN_MTCNN_JAX_COMPILE_CACHE"
 _OFF = ("off", "none", "0", "false", "no")
 # JAX's own variable for its extra XLA caches; when the user sets it, it wins.
 _XLA_CACHES_VAR = "JAX_PERSISTENT_CACHE_ENABLE_XLA_CACHES"
+# Set once enable() has run (a CLI's explicit choice) or enable_default() has decided.
+_decided = False
+_decide_lock = threading.Lock()
+PROGRAMS_SUBDIR = "programs"
+# Programs that compile faster than this are not stored (JAX's default: 1 s, which
+# left every ESPCN bucket out). benchmarks/cold_start_bench.py times both.
+MIN_COMPILE_SECS = 0.2
+_MIN_COMPILE_VAR = "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"
 
 
 def _keys_independent_of_the_folder(jax) -> None:
@@ -138,7 +162,11 @@ def enable(choice: str | os.PathLike | None = None) -> pathlib.Path | None:
   from jax.experimental.compilation_cache import (  # pylint: disable=import-outside-toplevel
       compilation_cache)
 
+  global _decided
+  _decided = True
   _keys_independent_of_the_folder(jax)
+  if _MIN_COMPILE_VAR not in os.environ:
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECS)
   value = "auto" if choice is None else str(choice).strip()
   if value.lower() == "auto":
     if not os.environ.get(ENV_VAR, "").strip() and jax.config.jax_compilation_cache_dir:
@@ -159,3 +187,84 @@ def enable(choice: str | os.PathLike | None = None) -> pathlib.Path | None:
   compilation_cache.set_cache_dir(None if folder is None else str(folder))
   compilation_cache.reset_cache()    # a process that already compiled re-reads the setting
   return folder
+
+
+def enable_default() -> pathlib.Path | None:
+  """The libraries' default: the cache on unless something chose otherwise (idempotent).
+
+  The first call decides, later ones return the folder in use. It changes
+  nothing when :func:`enable` already ran (a CLI's ``--compile-cache``) or
+  when ``jax_compilation_cache_dir`` is already set (the user's own folder,
+  e.g. ``JAX_COMPILATION_CACHE_DIR``); ``ESPCN_MTCNN_JAX_COMPILE_CACHE=off``
+  keeps it off; otherwise it enables :func:`default_cache_dir`.
+
+  Returns:
+    The folder in use, or ``None`` when the cache is off.
+  """
+  import jax  # pylint: disable=import-outside-toplevel
+  global _decided
+  with _decide_lock:
+    if not _decided and not jax.config.jax_compilation_cache_dir:
+      if default_cache_dir() is not None:
+        enable("auto")
+    _decided = True
+  folder = jax.config.jax_compilation_cache_dir
+  return pathlib.Path(folder) if folder else None
+
+
+def program_store() -> pathlib.Path | None:
+  """``<compilation cache folder>/programs`` when the cache is on and ``jax.export``
+  can serialise (it needs the ``flatbuffers`` package), else ``None``."""
+  import jax  # pylint: disable=import-outside-toplevel
+  folder = jax.config.jax_compilation_cache_dir
+  if not folder or importlib.util.find_spec("flatbuffers") is None:
+    return None
+  return pathlib.Path(folder) / PROGRAMS_SUBDIR
+
+
+def source_digest(*modules: Any) -> str:
+  """16 hex digits over the source files of ``modules``: part of a stored program's
+  key, so that a changed library never runs a program exported by an older one."""
+  h = hashlib.sha256()
+  for module in modules:
+    h.update(pathlib.Path(module.__file__).read_bytes())
+  return h.hexdigest()[:16]
+
+
+def _program_path(store: pathlib.Path, name: str, key: str) -> pathlib.Path:
+  import jax  # pylint: disable=import-outside-toplevel
+  import jaxlib  # pylint: disable=import-outside-toplevel
+  text = f"{jax.__version__}|{jaxlib.__version__}|{jax.default_backend()}|{key}"
+  return store / f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:24]}.jaxexport"
+
+
+def load_or_export(store: pathlib.Path, name: str, key: str, export: Callable[[], Any]):
+  """A ``jax.export.Exported`` from ``store``, or made by ``export()`` and saved there.
+
+  Args:
+    store: the folder (:func:`program_store`).
+    name: a file-name prefix (e.g. ``"mtcnn-cascade"``).
+    key: text naming the program completely (shapes, settings,
+      :func:`source_digest`); JAX's version and the backend are added.
+    export: makes the ``Exported`` when none is stored (or the file is unreadable).
+
+  Returns:
+    The ``Exported``. Saving is best effort: a folder that cannot be written
+    only costs the next process its tracing time.
+  """
+  from jax import export as jax_export  # pylint: disable=import-outside-toplevel
+  path = _program_path(store, name, key)
+  if path.is_file():
+    try:
+      return jax_export.deserialize(bytearray(path.read_bytes()))
+    except Exception:  # pylint: disable=broad-except  # a stale or torn file: export again
+      pass
+  exported = export()
+  try:
+    store.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(exported.serialize())
+    os.replace(tmp, path)
+  except OSError as e:
+    warnings.warn(f"could not keep the exported program in {store}: {e}", stacklevel=2)
+  return exported

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 import warnings
 from typing import Any, Iterable, Mapping, NamedTuple
 
@@ -26,8 +27,11 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from espcn_mtcnn_common import compile_cache, compile_notice, conv_impl as conv_impl_lib
 from espcn_mtcnn_common.conv_impl import resolve_conv_impl
 from mtcnn_jax import boxes as box_ops
+from mtcnn_jax import nets as nets_lib
+from mtcnn_jax import nms as nms_lib
 from mtcnn_jax import pyramid
 from mtcnn_jax.input_checks import ImageInput, as_image_list, as_rgb_uint8
 from mtcnn_jax.nets import ONet, PNet, RNet
@@ -329,6 +333,72 @@ def _detect_many(params, images, heights, widths, config, thresholds=None):
                      (images, heights, widths))
 
 
+def _params_signature(params) -> tuple:
+  """The params' tree and leaf shapes/dtypes: what a compiled cascade depends on."""
+  leaves, tree = jax.tree.flatten(params)
+  return (str(tree), tuple((tuple(np.shape(a)), str(_dtype(a))) for a in leaves))
+
+
+def _dtype(a) -> np.dtype:
+  """An array's dtype without copying it (a Python scalar's as NumPy would store it)."""
+  return a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype
+
+
+# Compiled cascades of this process: (canvas shape, static config, params
+# signature) -> callable(params, canvas, height, width, thresholds) -> Detections.
+_CASCADES: dict[tuple, Any] = {}
+
+
+def _exported_cascade(store, params, canvas_hw: tuple[int, int], static: DetectorConfig):
+  """The cascade for one canvas through a stored ``jax.export`` program.
+
+  A later process deserialises it (milliseconds) instead of tracing and
+  lowering ``detect_padded`` again (2-3 s per canvas on a 2-core CPU, about a
+  third of a cold canvas); its XLA compilation is then a hit in the
+  persistent cache. Same program, same results (checked on the 293
+  ``wider_val_dev`` photos; ``benchmarks/cold_start_bench.py`` times it).
+  """
+  def run(p, image, height, width, thresholds):
+    return tuple(detect_padded(p, image, height, width, _with_thresholds(static, thresholds)))
+
+  specs = (jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), _dtype(a)), params),
+           jax.ShapeDtypeStruct((*canvas_hw, 3), np.float32),
+           jax.ShapeDtypeStruct((), np.int32), jax.ShapeDtypeStruct((), np.int32),
+           jax.ShapeDtypeStruct((3,), np.float32))
+  source = compile_cache.source_digest(sys.modules[__name__], box_ops, pyramid, nms_lib,
+                                      nets_lib, conv_impl_lib)
+  key = f"{canvas_hw}|{static!r}|{_params_signature(params)}|{source}"
+  exported = compile_cache.load_or_export(store, "mtcnn-cascade", key,
+                                          lambda: jax.export.export(jax.jit(run))(*specs))
+  call = jax.jit(exported.call)
+  return lambda p, image, height, width, thresholds: Detections(
+      *call(p, image, height, width, thresholds))
+
+
+def _cascade(params, canvas_hw: tuple[int, int], static: DetectorConfig):
+  """The compiled cascade for a canvas, announced on stderr the first time
+  (:mod:`espcn_mtcnn_common.compile_notice`)."""
+  key = (canvas_hw, static, _params_signature(params))
+  program = _CASCADES.get(key)
+  if program is not None:
+    return program
+  compile_notice.announce(("mtcnn_jax.detect",) + key, _compile_message(canvas_hw))
+  store = compile_cache.program_store()
+  if store is None:
+    program = lambda p, image, height, width, thresholds: _detect_one(   # noqa: E731
+        p, image, height, width, static, thresholds)
+  else:
+    program = _exported_cascade(store, params, canvas_hw, static)
+  _CASCADES[key] = program
+  return program
+
+
+def _compile_message(canvas_hw: tuple[int, int], batch: int | None = None) -> str:
+  what = f"{canvas_hw[0]}x{canvas_hw[1]} canvas" + ("" if batch is None else f", batch {batch}")
+  return (f"mtcnn_jax: compiling the cascade for a {what} (once per size; "
+          f"{compile_notice.QUIET_ENV_VAR}=1 hides this line)")
+
+
 # --------------------------------------------------------------------------- host side
 
 CANVAS_MULTIPLE = 128
@@ -510,6 +580,7 @@ def detect(image: ImageInput, *, params: Mapping[str, Any] | None = None,
   """
   params, config = _resolve(params, config, settings)
   check_selection_flags(select_largest, keep_all)
+  compile_cache.enable_default()
   if isinstance(image, (list, tuple)):
     raise TypeError(f"detect takes one image, got a {type(image).__name__} of {len(image)}; "
                     "use detect_batch for several images")
@@ -522,7 +593,7 @@ def detect(image: ImageInput, *, params: Mapping[str, Any] | None = None,
   canvas = np.zeros((ch, cw, 3), np.float32)
   canvas[:h, :w] = image
   static, thresholds = _split_thresholds(config)
-  d = _detect_one(params, canvas, np.int32(h), np.int32(w), static, thresholds)
+  d = _cascade(params, (ch, cw), static)(params, canvas, np.int32(h), np.int32(w), thresholds)
   return select_faces(_trim(d, scale), select_largest=select_largest, keep_all=keep_all)
 
 
@@ -549,6 +620,7 @@ def detect_batch(images: Iterable[ImageInput] | np.ndarray, *,
   """
   params, config = _resolve(params, config, settings)
   check_selection_flags(select_largest, keep_all)
+  compile_cache.enable_default()
   images = as_image_list(images, "detect_batch")
   prepared = [_shrink(_as_rgb_uint8(im, f"images[{i}]"), max_image_side)
               for i, im in enumerate(images)]
@@ -571,7 +643,11 @@ def detect_batch(images: Iterable[ImageInput] | np.ndarray, *,
       im = prepared[i][0]
       canvases[n, : im.shape[0], : im.shape[1]] = im
       hs[n], ws[n] = im.shape[:2]
-    d = _detect_many(params, canvases, hs, ws, *_split_thresholds(config))
+    static, thresholds = _split_thresholds(config)
+    compile_notice.announce(("mtcnn_jax.detect_batch", (ch, cw), size, static,
+                             _params_signature(params)),
+                            _compile_message((ch, cw), size))
+    d = _detect_many(params, canvases, hs, ws, static, thresholds)
     for n, i in enumerate(idx):
       results[i] = _trim(jax.tree.map(lambda a, n=n: a[n], d), prepared[i][1])
   return [select_faces(r, select_largest=select_largest, keep_all=keep_all)

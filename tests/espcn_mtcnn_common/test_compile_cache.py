@@ -181,3 +181,60 @@ def test_the_cli_writes_its_programs_to_the_folder(tmp_path):
         "--compile-cache", "off", "--no-progress"],
        _child_env(XDG_CACHE_HOME=str(tmp_path / "xdg")))
   assert not (tmp_path / "xdg").exists()
+
+
+_DEFAULT = """
+import sys
+from espcn_mtcnn_common import compile_cache
+if sys.argv[1] == "cli-off":
+  compile_cache.enable("off")                  # a CLI's --compile-cache off
+print("folder", compile_cache.enable_default())
+print("again", compile_cache.enable_default())
+"""
+
+
+def test_the_libraries_default_keeps_a_choice_already_made(tmp_path):
+  script = tmp_path / "default.py"
+  script.write_text(_DEFAULT)
+  home = {"XDG_CACHE_HOME": str(tmp_path)}
+  expected = tmp_path / "espcn-mtcnn-jax" / f"xla-{compile_cache.machine_tag()}"
+  default = _lines(_run([str(script), "-"], _child_env(**home)).stdout)
+  assert default["folder"] == default["again"] == str(expected)
+  off = _lines(_run([str(script), "-"],
+                    _child_env(**home, **{compile_cache.ENV_VAR: "off"})).stdout)
+  assert off["folder"] == off["again"] == "None"
+  mine = tmp_path / "mine"
+  user = _lines(_run([str(script), "-"],
+                     _child_env(**home, JAX_COMPILATION_CACHE_DIR=str(mine))).stdout)
+  assert user["folder"] == str(mine)
+  cli = _lines(_run([str(script), "cli-off"], _child_env(**home)).stdout)
+  assert cli["folder"] == "None"
+
+
+def test_load_or_export_keeps_and_reloads_a_program(tmp_path):
+  pytest.importorskip("flatbuffers")
+  import jax
+  import jax.numpy as jnp
+  calls = []
+
+  def make():
+    calls.append(1)
+    return jax.export.export(jax.jit(lambda x: jnp.tanh(x) * 2))(
+        jax.ShapeDtypeStruct((3,), np.float32))
+
+  x = np.arange(3, dtype=np.float32)
+  first = compile_cache.load_or_export(tmp_path, "toy", "key 1", make)
+  again = compile_cache.load_or_export(tmp_path, "toy", "key 1", make)
+  assert len(calls) == 1
+  np.testing.assert_array_equal(np.asarray(again.call(x)), np.asarray(first.call(x)))
+  (stored,) = tmp_path.glob("toy-*.jaxexport")
+  stored.write_bytes(b"torn")                     # a damaged file is exported again
+  compile_cache.load_or_export(tmp_path, "toy", "key 1", make)
+  compile_cache.load_or_export(tmp_path, "toy", "key 2", make)   # another key, another file
+  assert len(calls) == 3 and len(list(tmp_path.glob("toy-*.jaxexport"))) == 2
+
+
+def test_source_digest_follows_the_files():
+  from espcn_mtcnn_common import compile_notice
+  assert compile_cache.source_digest(compile_cache) == compile_cache.source_digest(compile_cache)
+  assert compile_cache.source_digest(compile_cache) != compile_cache.source_digest(compile_notice)
