@@ -22,6 +22,12 @@ receptive field (4 LR pixels for the 5-3-3 net; at least the bicubic's 2),
 is padded and masked beyond the image as whole images are, and only its
 centre is kept, in one preallocated host array. The stitched result equals
 the untiled one (bit for bit in the tests, tests/espcn_jax/test_tiles.py).
+
+``tile=N`` (:func:`upscale`, :func:`super_resolve`, ``espcn-upscale
+--tile``) runs EVERY image that way, in ``N x N`` LR tiles (halo included),
+so images of any size share one compiled program instead of one per bucket:
+a folder of mixed-size photos compiles once, not once per bucket
+(tests/espcn_jax/test_fixed_tiles.py; timings in docs/cli.md).
 """
 from __future__ import annotations
 
@@ -36,6 +42,7 @@ import numpy as np
 from espcn_jax import color, resize, resize_jax
 from espcn_jax.banded import banded_apply, receptive_radius
 from espcn_jax.model import ESPCN, spec_from_params
+from espcn_mtcnn_common import compile_cache, compile_notice
 from espcn_mtcnn_common.conv_impl import resolve_conv_impl
 
 __all__ = ["bucket_shape", "super_resolve", "super_resolve_self_ensemble", "upscale",
@@ -189,18 +196,52 @@ def _needs_tiles(h: int, w: int, bucket: int) -> bool:
   return height * width > MAX_TILE_PIXELS
 
 
-def _run_tiles(x: np.ndarray, run_tile: Callable, *, scale: int, halo: int, channels: int,
-               dtype) -> np.ndarray:
+def _check_tile(tile: int | None, halo: int) -> None:
+  """Refuse a ``tile`` that is not ``None`` or an int in ``(2 * halo, isqrt(MAX_TILE_PIXELS)]``.
+
+  The upper bound keeps a tile within the memory budget of the big-image
+  tiles; below ``2 * halo + 1`` a tile would have no core left.
+  """
+  if tile is None:
+    return
+  low, high = 2 * halo + 1, math.isqrt(MAX_TILE_PIXELS)
+  # bool is an int subclass, and numpy ints are not ints: both said plainly.
+  if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or not low <= tile <= high:
+    raise ValueError(f"tile must be None or an integer from {low} to {high} (LR pixels a side, "
+                     f"a halo of {halo} each side included), got {tile!r}")
+
+
+def check_tile(tile: int | None, params: Params) -> None:
+  """Raise ValueError unless ``tile`` suits :func:`upscale` with ``params`` (``None``, or an
+  int from ``2 * halo + 1`` to ``isqrt(MAX_TILE_PIXELS)``; the halo is the network's)."""
+  _check_tile(tile, _tile_halo(params))
+
+
+def _tile_side(h: int, w: int, bucket: int, tile: int | None) -> int | None:
+  """The LR side of the tiles an ``[h, w]`` image runs in, halo included; ``None``: whole.
+
+  ``tile`` (checked by :func:`_check_tile`) always tiles; without it only
+  images over ``MAX_TILE_PIXELS`` (bucketed) do, in tiles of its square root.
+  """
+  if tile is not None:
+    return int(tile)
+  return math.isqrt(MAX_TILE_PIXELS) if _needs_tiles(h, w, bucket) else None
+
+
+def _run_tiles(x: np.ndarray, run_tile: Callable, *, side: int, scale: int, halo: int,
+               channels: int, dtype) -> np.ndarray:
   """An image in overlapping tiles of one fixed shape, the centres stitched together.
 
-  Every tile is ``isqrt(MAX_TILE_PIXELS)`` pixels a side: a core plus
-  ``halo`` pixels each side (zero and masked beyond the image, as the whole
-  image is padded), so each output pixel sees the same inputs as untiled.
+  Every tile is ``side`` pixels a side: a core plus ``halo`` pixels each side
+  (zero and masked beyond the image, as the whole image is padded), so each
+  output pixel sees the same inputs as untiled. An image smaller than a
+  core is one tile, zero-padded.
 
   Args:
     x: ``[h, w, C_in]`` host image, any dtype.
     run_tile: ``(tile [S, S, C_in], mask [S, S, 1], top, left) -> [S*r, S*r, channels]``,
       ``top``/``left`` the tile's position in ``x`` (negative at the edges).
+    side: S, LR pixels, halo included.
     scale: r.
     halo: context pixels each side (the receptive field radius, at least).
     channels, dtype: of the output.
@@ -208,7 +249,6 @@ def _run_tiles(x: np.ndarray, run_tile: Callable, *, scale: int, halo: int, chan
   Returns:
     ``[h*r, w*r, channels]`` of ``dtype``, assembled in one preallocated array.
   """
-  side = math.isqrt(MAX_TILE_PIXELS)
   core = side - 2 * halo
   if core < 1:
     raise ValueError(f"tiles of {side} pixels cannot hold a halo of {halo}")
@@ -225,7 +265,19 @@ def _run_tiles(x: np.ndarray, run_tile: Callable, *, scale: int, halo: int, chan
   return out
 
 
+def _announce(shape: tuple[int, int], spec: dict, kind: str) -> None:
+  """One stderr line the first time a bucket (or tile) shape is compiled for
+  (:mod:`espcn_mtcnn_common.compile_notice`)."""
+  compile_notice.announce(
+      ("espcn_jax", kind, tuple(shape), spec["scale"], spec["channels"]),
+      f"espcn_jax: compiling x{spec['scale']} for {kind} {shape[0]}x{shape[1]} "
+      f"(once per size; {compile_notice.QUIET_ENV_VAR}=1 hides this line)")
+
+
 def _check_params(params, scale: int | None):
+  # Every public entry point checks its params first: the place to turn the
+  # persistent compilation cache on (espcn_mtcnn_common.compile_cache).
+  compile_cache.enable_default()
   spec = spec_from_params(params)
   if scale is not None and spec["scale"] != scale:
     raise ValueError(f"these params are for x{spec['scale']}, but scale={scale} was asked for")
@@ -234,7 +286,7 @@ def _check_params(params, scale: int | None):
 
 def super_resolve(params: Params, lr: np.ndarray, *, activation: str = "tanh", centre: float = 0.5,
                   bucket: int = DEFAULT_BUCKET, scale: int | None = None,
-                  conv_impl: str = "auto") -> np.ndarray:
+                  conv_impl: str = "auto", tile: int | None = None) -> np.ndarray:
   """Run ESPCN on one image in model space.
 
   Args:
@@ -248,6 +300,13 @@ def super_resolve(params: Params, lr: np.ndarray, *, activation: str = "tanh", c
       ``jax.default_backend() == "cpu"``, the plain ``ESPCN.apply``
       elsewhere; GPU/TPU timings not measured yet), ``"cpu_tuned"`` or
       ``"xla"``. Both compute the same function (differences below 1e-5).
+    tile: ``None`` (default): one compiled program per bucket. An int N:
+      every image runs in overlapping ``N x N`` LR tiles, halo included
+      (N from ``2 * halo + 1`` = 9 for the 5-3-3 net to
+      ``isqrt(MAX_TILE_PIXELS)`` = 1024), so images of every size share one
+      compiled program; ``bucket`` is then unused. Same result (bit for bit
+      in the tests); costs the tiles' overlap in compute
+      (``espcn-upscale --tile``).
 
   Returns:
     float32 ``[h*r, w*r, C]``, clipped to [0, 1] (not quantized). Images
@@ -255,11 +314,12 @@ def super_resolve(params: Params, lr: np.ndarray, *, activation: str = "tanh", c
     in bounded memory, with the same result.
 
   Raises:
-    ValueError: bad input shape, params for another scale, or an unknown
-      ``conv_impl``.
+    ValueError: bad input shape, params for another scale, an unknown
+      ``conv_impl``, or a bad ``tile``.
   """
   spec = _check_params(params, scale)
   conv_impl = resolve_conv_impl(conv_impl)
+  _check_tile(tile, _tile_halo(params))
   lr = np.asarray(lr, np.float32)
   if lr.ndim == 2:
     lr = lr[..., None]
@@ -269,10 +329,14 @@ def super_resolve(params: Params, lr: np.ndarray, *, activation: str = "tanh", c
   r = spec["scale"]
   forward = functools.partial(_forward, params, activation=activation, centre=float(centre),
                               conv_impl=conv_impl)
-  if _needs_tiles(h, w, bucket):
-    return _run_tiles(lr, lambda t, m, *_: np.asarray(forward(t[None], m[None]))[0], scale=r,
-                      halo=_tile_halo(params), channels=spec["channels"], dtype=np.float32)
+  side = _tile_side(h, w, bucket, tile)
+  if side is not None:
+    _announce((side, side), spec, "tiles of")
+    return _run_tiles(lr, lambda t, m, *_: np.asarray(forward(t[None], m[None]))[0], side=side,
+                      scale=r, halo=_tile_halo(params), channels=spec["channels"],
+                      dtype=np.float32)
   shape = bucket_shape(h, w, bucket)
+  _announce(shape, spec, "LR images of bucket")
   out = forward(_pad_to(lr, shape)[None], _mask(h, w, shape)[None])
   # Crop on the host (a view) and copy: a fresh writable array, as before.
   return np.array(np.asarray(out)[0, : h * r, : w * r])
@@ -316,7 +380,8 @@ def _checked_image(image) -> np.ndarray:
 
 def upscale(params: Params, image: np.ndarray | jax.Array | Sequence[np.ndarray], *,
             activation: str = "tanh", centre: float = 0.5, scale: int | None = None,
-            bucket: int = DEFAULT_BUCKET, conv_impl: str = "auto") -> np.ndarray:
+            bucket: int = DEFAULT_BUCKET, conv_impl: str = "auto",
+            tile: int | None = None) -> np.ndarray:
   """Super-resolve a photo (or a batch of same-size photos): RGB in, RGB out.
 
   With a Y-channel model (C = 1), Y goes through ESPCN and Cb/Cr are
@@ -324,7 +389,8 @@ def upscale(params: Params, image: np.ndarray | jax.Array | Sequence[np.ndarray]
   directly. Single-channel images are treated as Y and come back
   single-channel. An alpha channel is upscaled with MATLAB bicubic
   (:func:`upscale_alpha`, as ``espcn-upscale`` does) and kept. Images of
-  different sizes in one bucket reuse one compiled function.
+  different sizes in one bucket reuse one compiled function; with ``tile``,
+  images of every size do.
 
   Args:
     params: ESPCN params pytree (scale and channels are read from it).
@@ -341,6 +407,14 @@ def upscale(params: Params, image: np.ndarray | jax.Array | Sequence[np.ndarray]
     bucket: padding multiple for the compiled shapes.
     conv_impl: the network's form, as in :func:`super_resolve` (default
       ``"auto"``: CPU-tuned row bands on CPU, plain ``ESPCN.apply`` elsewhere).
+    tile: ``None`` (default): one compiled program per bucket. An int N:
+      every image runs in overlapping ``N x N`` LR tiles (halo included, N
+      from 9 to 1024 for the 5-3-3 net), through one compiled program for
+      every size; the same pixels (uint8: byte for byte in the tests). For
+      folders of mixed sizes, where compiling per bucket dominates
+      (``espcn-upscale`` uses ``--tile=256`` by default). Once compiled,
+      tiles cost more per image (1.7-1.8x for 480x640 on 2 CPU cores,
+      docs/cli.md), so the default stays per bucket.
 
   Returns:
     ``[H*r, W*r, C]`` with the input's channels (``[H*r, W*r]`` for grey),
@@ -351,14 +425,17 @@ def upscale(params: Params, image: np.ndarray | jax.Array | Sequence[np.ndarray]
 
   Raises:
     ValueError: a bad shape, dtype or value range (the message names it), an
-      empty or mixed batch, params for another scale, an unknown ``conv_impl``.
+      empty or mixed batch, params for another scale, an unknown ``conv_impl``,
+      a bad ``tile``.
   """
   spec = _check_params(params, scale)
   settings = dict(activation=activation, centre=float(centre),
                   conv_impl=resolve_conv_impl(conv_impl))
+  _check_tile(tile, _tile_halo(params))
+  sizing = (bucket, tile)
   if isinstance(image, (list, tuple)) or np.ndim(image) == 4:
-    return _upscale_batch(params, image, spec, bucket, settings)
-  return _upscale_one(params, _checked_image(image), spec, bucket, settings)
+    return _upscale_batch(params, image, spec, sizing, settings)
+  return _upscale_one(params, _checked_image(image), spec, sizing, settings)
 
 
 def upscale_alpha(alpha: np.ndarray, scale: int, shape: tuple[int, int]) -> np.ndarray:
@@ -376,12 +453,15 @@ def _split_alpha(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
   return x, None
 
 
-def _upscale_one(params, x: np.ndarray, spec: dict, bucket: int, settings: dict) -> np.ndarray:
-  """One checked image (uint8, or float32 in [0, 1]), alpha kept."""
+def _upscale_one(params, x: np.ndarray, spec: dict, sizing: tuple, settings: dict) -> np.ndarray:
+  """One checked image (uint8, or float32 in [0, 1]), alpha kept.
+
+  ``sizing``: ``(bucket, tile)`` as :func:`upscale` takes them.
+  """
   if x.ndim == 3 and x.shape[-1] == 1:
     x = x[..., 0]
   colour, alpha = _split_alpha(x)
-  out = _upscale_pixels(params, colour, spec, bucket, settings)
+  out = _upscale_pixels(params, colour, spec, sizing, settings)
   if alpha is None:
     return out
   return np.dstack([out, upscale_alpha(alpha, spec["scale"], out.shape[:2])])
@@ -404,22 +484,23 @@ def _checked_batch(images) -> np.ndarray:
   return batch
 
 
-def _upscale_batch(params, images, spec: dict, bucket: int, settings: dict) -> np.ndarray:
+def _upscale_batch(params, images, spec: dict, sizing: tuple, settings: dict) -> np.ndarray:
   """Same-size images one after another (one compiled function), stacked ``[N, ...]``."""
   batch = _checked_batch(images)
-  first = _upscale_one(params, batch[0], spec, bucket, settings)
+  first = _upscale_one(params, batch[0], spec, sizing, settings)
   out = np.empty((len(batch), *first.shape), first.dtype)
   out[0] = first
   for i in range(1, len(batch)):
-    out[i] = _upscale_one(params, batch[i], spec, bucket, settings)
+    out[i] = _upscale_one(params, batch[i], spec, sizing, settings)
   return out
 
 
-def _upscale_pixels(params, x: np.ndarray, spec: dict, bucket: int,
+def _upscale_pixels(params, x: np.ndarray, spec: dict, sizing: tuple,
                     settings: dict) -> np.ndarray:
   """The network on one checked ``[H, W, 3]`` or ``[H, W]`` image (no alpha).
 
-  Returns ``[H*r, W*r, 3]`` or ``[H*r, W*r]``, uint8 for uint8 input, else float32.
+  ``sizing``: ``(bucket, tile)``. Returns ``[H*r, W*r, 3]`` or ``[H*r, W*r]``,
+  uint8 for uint8 input, else float32.
   """
   was_uint8 = x.dtype == np.uint8
   if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[-1] != 3):
@@ -430,16 +511,18 @@ def _upscale_pixels(params, x: np.ndarray, spec: dict, bucket: int,
   r = spec["scale"]
   h, w = x.shape[:2]
   grey = x.ndim == 2
-  tiled = _needs_tiles(h, w, bucket)
+  bucket, tile = sizing
+  side = _tile_side(h, w, bucket, tile)
   if spec["channels"] == 1 and not grey:
     # The whole colour path, quantization included, runs in one jitted call (per tile).
-    if tiled:
-      def colour_tile(tile, mask, top, left):
-        side = tile.shape[0]
-        return _forward_ycbcr(params, tile, mask, resize_jax.tile_mirror_index(h, top, side),
+    _announce((side, side) if side else bucket_shape(h, w, bucket), spec,
+              "colour tiles of" if side else "colour images of bucket")
+    if side:
+      def colour_tile(t, mask, top, left):
+        return _forward_ycbcr(params, t, mask, resize_jax.tile_mirror_index(h, top, side),
                               resize_jax.tile_mirror_index(w, left, side), **settings)
-      return _run_tiles(x, colour_tile, scale=r, halo=_tile_halo(params), channels=3,
-                        dtype=x.dtype)
+      return _run_tiles(x, colour_tile, side=side, scale=r, halo=_tile_halo(params),
+                        channels=3, dtype=x.dtype)
     shape = bucket_shape(h, w, bucket)
     out = _forward_ycbcr(params, _pad_to(x, shape), _mask(h, w, shape),
                          resize_jax.mirror_index(h, shape[0]),
@@ -447,12 +530,14 @@ def _upscale_pixels(params, x: np.ndarray, spec: dict, bucket: int,
     return np.array(np.asarray(out)[: h * r, : w * r])
   x = x[..., None] if grey else x
   channels = spec["channels"]
-  if tiled:
-    def model_tile(tile, mask, *_):
-      y = _forward(params, _model_input(tile, channels)[None], mask[None], **settings)
+  if side:
+    _announce((side, side), spec, "tiles of")
+
+    def model_tile(t, mask, *_):
+      y = _forward(params, _model_input(t, channels)[None], mask[None], **settings)
       return _model_output(np.asarray(y)[0], was_uint8, grey)
-    out = _run_tiles(x, model_tile, scale=r, halo=_tile_halo(params), channels=x.shape[-1],
-                     dtype=np.uint8 if was_uint8 else np.float32)
+    out = _run_tiles(x, model_tile, side=side, scale=r, halo=_tile_halo(params),
+                     channels=x.shape[-1], dtype=np.uint8 if was_uint8 else np.float32)
   else:
     out = _model_output(super_resolve(params, _model_input(x, channels), bucket=bucket,
                                       **settings), was_uint8, grey)
