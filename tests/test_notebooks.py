@@ -78,6 +78,7 @@ def test_stored_notebooks_are_what_the_generator_writes(tmp_path, monkeypatch):
         "python notebooks/make_notebooks.py")
 
 
+@pytest.mark.slow   # 20-50 s each: a kernel per notebook, the cascade and a training compiled
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom_with_smoke_parameters(path, tmp_path, monkeypatch):
   for key, value in SMOKE_ENV.items():

@@ -119,6 +119,7 @@ def test_huge_images_are_downscaled_with_a_warning(hopper):
   np.testing.assert_allclose(faces.boxes[0], 2 * mtcnn_jax.detect(hopper).boxes[0], atol=6)
 
 
+@pytest.mark.slow   # 70 s: four canvases, batched and one by one
 def test_batch_equals_one_by_one(hopper):
   images = [hopper, hopper[50:500, 20:480], np.full((100, 90, 3), 30, np.uint8),
             np.zeros((8, 8, 3), np.uint8)]
@@ -224,6 +225,7 @@ def collage() -> np.ndarray:
   return dict((a.file, image) for a, image in sample_faces())["collage.png"]
 
 
+@pytest.mark.slow   # 35 s: the cascade compiled twice; tests/mtcnn_jax/test_nets.py compares the nets
 def test_conv_impls_give_the_same_detections(collage):
   """CPU-tuned forms (with P-Net's row bands) and plain XLA convolutions: the same
   faces; "auto" is the CPU-tuned cascade (the same trace, on CPU). One trace per
