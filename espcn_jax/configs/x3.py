@@ -1,10 +1,12 @@
 """ESPCN x3, Y channel, paper architecture: the recipe behind the shipped ``espcn_x3_y``.
 
 The 491-image pool of ``default.SHIPPED_POOL`` less 20 held-out validation images
-(``holdout:20``), 8 flips/rotations and scale augmentation (copies shrunk to 0.8 and 0.6), 24x24
-LR patches (fewer outputs see zero padding than with the paper's 17), batch 64, Adam 1e-3 with
-cosine decay, the last layer 10x slower, MSE. It continues the model shipped before
-(``init_from``, see ``default.EARLIER_WEIGHTS`` for how to fetch it). Commands (repository root,
+(``holdout:20``), 8 flips/rotations and scale augmentation (copies shrunk to 0.8 and 0.6), 36x36
+LR patches (more outputs see no zero padding than with the paper's 17 or the 24 before), batch
+64, Adam 5e-4 with cosine decay over 16,000 steps, the last layer 10x slower, MSE. It continues
+the x3 model shipped before it (``init_from``; see ``default.PREVIOUS_X3_WEIGHTS`` for how to
+fetch it), itself 20,000 steps of 24x24 patches at 1e-3 on the same pool and split from the one
+before (each card's ``init_from_card`` names its start). Commands (repository root,
 ../shared/data beside it)::
 
   python train.py espcn --config=espcn_jax/configs/x3.py --workdir=runs/espcn_x3
@@ -16,6 +18,11 @@ from espcn_jax.configs import default
 
 
 def get_config(variant: str = ""):
-  return default.shipped_recipe(variant, scale=3, num_steps=20_000, patch_size=24,
-                                learning_rate=1e-3,
-                                init_from=f"{default.EARLIER_WEIGHTS}/espcn_x3_y.npz")
+  c = default.shipped_recipe(variant, scale=3, num_steps=16_000, patch_size=36,
+                             learning_rate=5e-4,
+                             init_from=f"{default.PREVIOUS_X3_WEIGHTS}/espcn_x3_y.npz")
+  if not variant:
+    c.eval_every = 2_000
+    c.checkpoint_every = 1_000
+    c.log_every = 250
+  return c
