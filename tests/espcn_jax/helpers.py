@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import pathlib
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from espcn_jax import infer
 from espcn_jax.configs import default
 from espcn_jax.model import ESPCN
 
@@ -51,3 +53,13 @@ def paper_params(scale=3, channels=1, kernel_sizes=(5, 3, 3), activation="tanh",
   params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(seed + 1), p.shape),
                         params)
   return model, params
+
+
+def trace_upscale_once(monkeypatch) -> None:
+  """Make infer's jitted pieces of ``upscale`` fail on a second trace (``chex``);
+  the caller clears the counters (``chex.clear_trace_counter()``) when done."""
+  statics = {"_split_ycbcr": (), "_forward": ("activation", "centre", "conv_impl"),
+             "_merge_chroma": ("scale", "quantize")}
+  for name, static in statics.items():
+    monkeypatch.setattr(infer, name, jax.jit(
+        chex.assert_max_traces(n=1)(getattr(infer, name).__wrapped__), static_argnames=static))

@@ -8,13 +8,13 @@ small while still cutting every image below into several tiles.
 from __future__ import annotations
 
 import chex
-import jax
 import numpy as np
 import pytest
 
 import espcn_jax
 from espcn_jax import infer
 from espcn_mtcnn_common import compile_notice
+from tests.espcn_jax.helpers import trace_upscale_once
 
 TILE = 40
 SIZES = [(37, 53), (70, 41), (9, 100), (5, 7)]          # odd sizes; the last one fits one core
@@ -56,11 +56,7 @@ def test_a_batch_in_tiles_equals_the_bucketed_batch(rng, models):
 
 
 def test_one_trace_serves_every_size(monkeypatch, rng, models):
-  statics = {"_split_ycbcr": (), "_forward": ("activation", "centre", "conv_impl"),
-             "_merge_chroma": ("scale", "quantize")}
-  for name, static in statics.items():
-    monkeypatch.setattr(infer, name, jax.jit(
-        chex.assert_max_traces(n=1)(getattr(infer, name).__wrapped__), static_argnames=static))
+  trace_upscale_once(monkeypatch)
   try:
     for h, w in [*SIZES, (100, 130), (33, 200)]:           # 6 sizes, 6 different buckets
       image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)

@@ -6,13 +6,12 @@ tiles (24-pixel cores plus a 4-pixel halo each side).
 from __future__ import annotations
 
 import chex
-import jax
 import numpy as np
 import pytest
 
 import espcn_jax
 from espcn_jax import banded, infer, resize_jax
-from tests.espcn_jax.helpers import paper_params
+from tests.espcn_jax.helpers import paper_params, trace_upscale_once
 
 TINY_BUDGET = 32 * 32
 
@@ -62,11 +61,7 @@ def test_tiled_xla_form_equals_untiled(monkeypatch, rng, models):
 
 def test_one_compiled_tile_serves_every_big_image(monkeypatch, rng, models):
   monkeypatch.setattr(infer, "MAX_TILE_PIXELS", TINY_BUDGET)
-  statics = {"_split_ycbcr": (), "_forward": ("activation", "centre", "conv_impl"),
-             "_merge_chroma": ("scale", "quantize")}
-  for name, static in statics.items():
-    monkeypatch.setattr(infer, name, jax.jit(
-        chex.assert_max_traces(n=1)(getattr(infer, name).__wrapped__), static_argnames=static))
+  trace_upscale_once(monkeypatch)
   try:
     for h, w in [(100, 130), (67, 45), (33, 200)]:                  # different buckets
       assert infer.upscale(models[1], rng.integers(0, 256, (h, w, 3), np.uint8)).shape == (
