@@ -21,6 +21,7 @@ All arrays handed to models are float32 in [0, 1], NHWC.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import os
 import pathlib
@@ -38,7 +39,7 @@ from espcn_mtcnn_common import image_io, tfds_images
 __all__ = ["SRPair", "mod_crop", "to_model_space", "degrade", "bicubic_upscale",
            "make_pair", "load_hr_images", "load_pairs", "PatchSampler", "DEGRADATIONS",
            "MIXED_DEGRADATIONS", "HOLDOUT_PREFIX", "holdout_count", "holdout_key", "holdout_keys", "split_sources",
-           "pool_keys"]
+           "pool_keys", "parse_extra_source", "load_extra_pairs"]
 
 DEGRADATIONS = ("bicubic", "gaussian", "opencv")
 # Training only: every image twice, once per degradation.
@@ -257,22 +258,86 @@ def load_pairs(sources: str | Sequence[str], scale: int, channels: int, *,
   methods = MIXED_DEGRADATIONS.get(degradation, (degradation,))
   pairs = []
   for source, name, original in _pool(sources, holdout, part):
-    for factor in scale_augment:
-      image = original if factor == 1.0 else resize.imresize(original, factor)
-      tag = name if factor == 1.0 else f"{name}@{factor:g}"
-      h, w = image.shape[:2]
-      if h // scale < min_lr_size or w // scale < min_lr_size:
-        if factor == 1.0:
-          warnings.warn(f"{source}/{name}: {w}x{h} is too small for scale {scale} "
-                        f"(LR side < {min_lr_size}); skipped", stacklevel=2)
-        continue
-      for method in methods:
-        name_tag = tag if len(methods) == 1 or method == "bicubic" else f"{tag}#{method}"
-        pairs.append(make_pair(name_tag, image, scale, channels, degradation=method,
-                               round_y=round_y))
+    pairs += _augmented_pairs(f"{source}/{name}", name, original, scale, channels,
+                              methods=methods, round_y=round_y, min_lr_size=min_lr_size,
+                              scale_augment=scale_augment)
   if not pairs:
     raise image_io.ImageError(f"no usable images in {', '.join(map(str, sources))} "
                               f"for scale {scale} (LR side >= {min_lr_size})")
+  return pairs
+
+
+def _augmented_pairs(where: str, name: str, original: np.ndarray, scale: int, channels: int, *,
+                     methods: Sequence[str], round_y: bool, min_lr_size: int,
+                     scale_augment: Sequence[float]) -> list[SRPair]:
+  """The pairs of one HR image: one per ``scale_augment`` factor and degradation method."""
+  pairs = []
+  for factor in scale_augment:
+    image = original if factor == 1.0 else resize.imresize(original, factor)
+    tag = name if factor == 1.0 else f"{name}@{factor:g}"
+    h, w = image.shape[:2]
+    if h // scale < min_lr_size or w // scale < min_lr_size:
+      if factor == 1.0:
+        warnings.warn(f"{where}: {w}x{h} is too small for scale {scale} "
+                      f"(LR side < {min_lr_size}); skipped", stacklevel=3)
+      continue
+    for method in methods:
+      name_tag = tag if len(methods) == 1 or method == "bicubic" else f"{tag}#{method}"
+      pairs.append(make_pair(name_tag, image, scale, channels, degradation=method,
+                             round_y=round_y))
+  return pairs
+
+
+def parse_extra_source(spec: str) -> tuple[str, float]:
+  """``"FOLDER_GLOB[@F]"`` -> ``(glob, F)``: the folders of extra training images and the
+  factor (0 < F <= 1, default 1) by which each image is shrunk (MATLAB bicubic,
+  antialiased) before use -- e.g. ``"wider_train_subset/images/*@0.5"`` halves
+  JPEG photos, which averages away most of their compression artefacts.
+
+  Raises:
+    ValueError: a factor that is not a number in (0, 1].
+  """
+  pattern, at, factor_text = str(spec).rpartition("@")
+  if not at:
+    return str(spec), 1.0
+  try:
+    factor = float(factor_text)
+  except ValueError:
+    factor = float("nan")
+  if not 0.0 < factor <= 1.0:
+    raise ValueError(f"extra training source {spec!r}: the factor after '@' must be a "
+                     f"number in (0, 1], got {factor_text!r}")
+  return pattern, factor
+
+
+def load_extra_pairs(specs: str | Sequence[str], scale: int, channels: int, *,
+                     degradation: str = "bicubic", round_y: bool = False, min_lr_size: int = 1,
+                     scale_augment: Sequence[float] = (1.0,)) -> list[SRPair]:
+  """Training-only pairs from :func:`parse_extra_source` specs (comma-separated).
+
+  They never enter a holdout split, so adding them leaves the validation
+  images of the pool (:func:`holdout_keys`) where they were. Each image is
+  shrunk by its spec's factor, then treated as :func:`load_pairs` treats an
+  HR image (scale augmentation, degradation). Names are ``FOLDER/STEM``.
+
+  Raises:
+    image_io.ImageError: a glob that matches no folder, or a folder without images.
+  """
+  methods = MIXED_DEGRADATIONS.get(degradation, (degradation,))
+  pairs = []
+  for spec in split_sources(specs):
+    pattern, shrink = parse_extra_source(spec)
+    folders = sorted(p for p in glob.glob(pattern) if os.path.isdir(p))
+    if not folders:
+      raise image_io.ImageError(f"extra training source {spec!r}: no folder matches {pattern!r}")
+    for folder in folders:
+      for path in image_io.list_images(folder):
+        image = image_io.read_image(path)
+        if shrink != 1.0:
+          image = resize.imresize(image, shrink)
+        pairs += _augmented_pairs(str(path), f"{pathlib.Path(folder).name}/{path.stem}", image,
+                                  scale, channels, methods=methods, round_y=round_y,
+                                  min_lr_size=min_lr_size, scale_augment=scale_augment)
   return pairs
 
 

@@ -127,6 +127,7 @@ def model_card(workdir: str | os.PathLike, params: dict, info: dict, *, recipe: 
       recipe=recipe,
       command=f"python train.py espcn --config={recipe} --workdir={pathlib.Path(workdir).as_posix()}",
       train_data=config.train_data,
+      **({"extra_train_data": config.extra_train_data} if config.get("extra_train_data") else {}),
       scale_augment=list(config.scale_augment),
       augmentation="8 flips/90-degree rotations per patch",
       expected_input=EXPECTED_INPUT[config.degradation],

@@ -226,6 +226,8 @@ def check_config(config) -> None:
   if config.warmup_steps < 0:
     raise ValueError(f"config.warmup_steps must be >= 0, got {config.warmup_steps!r}")
   data.holdout_count(config.val_data)   # refuses a malformed "holdout:N"
+  for spec in data.split_sources(config.get("extra_train_data", "")):
+    data.parse_extra_source(spec)          # refuses a malformed "GLOB@F"
   known = (*data.DEGRADATIONS, *data.MIXED_DEGRADATIONS)
   if config.degradation not in known:
     raise ValueError(f"config.degradation must be one of {known}, got {config.degradation!r}")
@@ -269,6 +271,10 @@ def _load_data(config) -> tuple[data.PatchSampler, list[data.SRPair]]:
   train_pairs = data.load_pairs(config.train_data, config.scale, config.channels,
                                 min_lr_size=config.patch_size,
                                 scale_augment=tuple(config.get("scale_augment", (1.0,))), **common)
+  if config.get("extra_train_data"):
+    train_pairs += data.load_extra_pairs(
+        config.extra_train_data, config.scale, config.channels, degradation=config.degradation,
+        min_lr_size=config.patch_size, scale_augment=tuple(config.get("scale_augment", (1.0,))))
   val_source = config.train_data if holdout else config.val_data
   val_pairs = (data.load_pairs(val_source, config.scale, config.channels, min_lr_size=4,
                                part="holdout", **common)

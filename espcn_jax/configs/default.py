@@ -29,6 +29,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # "holdout:N": N images of the training pool, fixed by name (espcn_jax.data.holdout_keys) and
   # never trained on; or a folder / spec of its own; "" skips validation. Never a test set.
   c.val_data = "holdout:10"
+  # Trained on, never held out: "FOLDER_GLOB[@F]"[,...], each image shrunk by F first
+  # (espcn_jax.data.parse_extra_source), e.g. "../shared/data/faces/wider_train_subset/images/*@0.5".
+  c.extra_train_data = ""
   c.scale_augment = (1.0,)         # extra copies of the HR images shrunk by these factors
   c.init_from = ""                # warm start: a workdir or "pretrained:espcn_x3_y"
   c.patch_size = 17               # LR patch side; HR patches are 17r (paper)

@@ -471,3 +471,38 @@ def test_mixed_degradation_gives_one_pair_per_degradation():
   assert names[:2] == ["grace_hopper", "grace_hopper#opencv"] and len(names) == 6
   np.testing.assert_array_equal(pairs[0].hr, pairs[1].hr)
   assert not np.array_equal(pairs[0].lr, pairs[1].lr)
+
+
+# --- Extra training images (trained on, never held out) ----------------------------------------
+
+@pytest.mark.parametrize("spec, parsed", [("photos/*@0.5", ("photos/*", 0.5)),
+                                          ("photos", ("photos", 1.0)),
+                                          ("a@b/x@1", ("a@b/x", 1.0))])
+def test_parse_extra_source(spec, parsed):
+  assert data.parse_extra_source(spec) == parsed
+
+
+@pytest.mark.parametrize("spec", ["photos@0", "photos@1.5", "photos@half", "photos@"])
+def test_parse_extra_source_refuses_bad_factors(spec):
+  with pytest.raises(ValueError, match="factor after '@' must be a number in \\(0, 1\\]"):
+    data.parse_extra_source(spec)
+
+
+def test_load_extra_pairs_shrinks_every_image_of_every_matching_folder(tmp_path, rng):
+  images = {}
+  for event in ("1--Parade", "2--Demo"):
+    images[event] = rng.integers(0, 256, (40, 36, 3), dtype=np.uint8)
+    _write(tmp_path / "images" / event, "p.png", images[event])
+  (tmp_path / "images" / "notes.txt").write_text("not a folder of images")
+  pairs = data.load_extra_pairs(f"{tmp_path}/images/*@0.5", 2, 1, scale_augment=(1.0, 0.5))
+  assert [p.name for p in pairs] == ["1--Parade/p", "1--Parade/p@0.5", "2--Demo/p", "2--Demo/p@0.5"]
+  # Shrunk first (MATLAB imresize), then the protocol of any HR image.
+  expected = data.make_pair("x", resize.imresize(images["2--Demo"], 0.5), 2, 1)
+  np.testing.assert_array_equal(pairs[2].hr, expected.hr)
+  np.testing.assert_array_equal(pairs[2].lr, expected.lr)
+  assert pairs[2].hr.shape == (20, 18, 1)
+
+
+def test_load_extra_pairs_names_a_glob_that_matches_nothing(tmp_path):
+  with pytest.raises(ImageError, match="no folder matches"):
+    data.load_extra_pairs(f"{tmp_path}/missing/*@0.5", 2, 1)

@@ -55,6 +55,16 @@ def test_holdout_validation_never_trains_on_the_validation_images(image_dir, tmp
   assert np.isfinite(result["val_psnr"])
 
 
+def test_extra_training_images_are_trained_on_and_never_held_out(image_dir, tmp_path):
+  extra = write_images(tmp_path / "extra" / "event")
+  config = tiny_config(image_dir, "holdout:1", extra_train_data=f"{tmp_path / 'extra'}/*@1")
+  sampler, val_pairs = train._load_data(config)
+  # The held-out image of the pool is the one it was without the extra images.
+  held = data.holdout_keys(data.pool_keys(str(image_dir)), 1)
+  assert [f"{image_dir.name}/{p.name}" for p in val_pairs] == held
+  assert len(sampler.lrs) == 2 + len(data.pool_keys(str(extra)))
+
+
 def test_smoke_config_needs_no_shared_data(tmp_path):
   # The README's smoke command must run in a fresh clone: embedded photos, no ../shared.
   config = default.get_config("smoke")
@@ -267,6 +277,7 @@ def test_init_from_a_workdir_starts_training_there(image_dir, tmp_path):
     ("channels", 2, "config.channels must be 1 \\(Y\\) or 3"),
     ("val_data", "holdout:0", "expected 'holdout:N' with N a positive integer"),
     ("degradation", "lanczos", "config.degradation must be one of"),
+    ("extra_train_data", "photos/*@2", "the factor after '@' must be a number in"),
 ])
 def test_unusable_config_values_are_refused_before_any_work(image_dir, tmp_path, field, value,
                                                            message):
