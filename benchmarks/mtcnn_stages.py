@@ -17,6 +17,13 @@ consecutive prefixes give each stage's share:
 * ``stages 1-2``: plus R-Net crops, R-Net, NMS;
 * ``whole cascade``: plus O-Net (``detect_padded``, as ``mtcnn_jax.detect`` runs it).
 
+``--compile HxW`` times instead how long each prefix takes to trace and
+lower and to compile (XLA) for one canvas, with the persistent compilation
+cache off (each stage's share of a cold canvas; the default run's numbers
+are unaffected)::
+
+  python benchmarks/mtcnn_stages.py --compile 768x1024 --out benchmarks/results/mtcnn_stage_compile_cpu.json
+
 It uses only functions that have existed since the cascade was written (and
 ``cascade.pnet_in_row_bands`` where it exists), so checking out an older commit
 and running it there measures the "before".
@@ -89,13 +96,43 @@ PREFIXES = {
 }
 
 
+def compile_times(canvas: tuple[int, int], config) -> list[dict]:
+  """Seconds to trace+lower and to compile each prefix for ``canvas``, cache off."""
+  jax.config.update("jax_enable_compilation_cache", False)
+  params = load_params("published")
+  specs = (params, jax.ShapeDtypeStruct((*canvas, 3), np.float32),
+           jax.ShapeDtypeStruct((), np.int32), jax.ShapeDtypeStruct((), np.int32))
+  rows, previous = [], 0.0
+  print(f"MTCNN compile time per prefix, {canvas[0]}x{canvas[1]} canvas, cache off "
+        f"(jax {jax.__version__})")
+  print(f"{'prefix':<16} {'lower s':>8} {'compile s':>10} {'stage s':>8}")
+  for name, f in PREFIXES.items():
+    start = time.perf_counter()
+    lowered = jax.jit(functools.partial(f, config=config)).lower(*specs)
+    traced = time.perf_counter() - start
+    lowered.compile()
+    total = time.perf_counter() - start
+    rows.append({"prefix": name, "lower_s": traced, "compile_s": total - traced,
+                 "stage_s": total - previous})
+    print(f"{name:<16} {traced:8.1f} {total - traced:10.1f} {total - previous:8.1f}")
+    previous = total
+  return rows
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--images", type=int, default=8)
   parser.add_argument("--rounds", type=int, default=5)
   parser.add_argument("--out", default="benchmarks/results/mtcnn_stages_cpu.json")
+  parser.add_argument("--compile", metavar="HxW", default="",
+                      help="time each prefix's compilation for this canvas instead")
   args = parser.parse_args()
   annotations = load_annotations(DATA / "annotations.json")[: args.images]
+  if args.compile:
+    canvas = tuple(int(v) for v in args.compile.lower().split("x"))
+    rows = compile_times(canvas, cascade.DetectorConfig())
+    write_results(args.out, [], 1, [dict(r, canvas=list(canvas)) for r in rows])
+    return
   canvas = cascade.canvas_shape(480, 640)
   images = [np.pad(_to_640x480(read_image(DATA / a.file, mode="rgb")),
                    ((0, canvas[0] - 480), (0, canvas[1] - 640), (0, 0))).astype(np.float32)

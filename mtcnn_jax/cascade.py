@@ -205,6 +205,20 @@ def pnet_in_row_bands(pnet_params, x, valid_size, bands: int | None = None,
   return tuple(jnp.concatenate(p, axis=1) for p in zip(*parts))
 
 
+def _same_level_nms(boxes, scores, valid, levels, threshold: float, plus_one: bool):
+  """The original's per-level NMS of P-Net's candidates, as one NMS over all levels.
+
+  ``boxes [K, 4]``, ``scores [K]``, ``valid [K]``, ``levels [K]`` int32 as
+  :func:`mtcnn_jax.pyramid.level_candidates` returns them (valid slots first, each
+  level's in NMS order). Boxes suppress only boxes of their own level, in each
+  level's own order, so the keep mask is that of one NMS per level (exactly:
+  stage-1 boxes have integer corners, so every overlap is computed exactly
+  either way); it compiles one NMS instead of one per level
+  (``python benchmarks/mtcnn_stages.py --compile 768x1024``).
+  """
+  return nms(boxes, scores, valid, threshold, plus_one=plus_one, presorted=True, groups=levels)
+
+
 def _stage1(pnet_params, image, height, width, config: DetectorConfig, table=None):
   """P-Net over the pyramid -> squared, truncated candidate boxes (MATLAB stage 1).
 
@@ -215,23 +229,21 @@ def _stage1(pnet_params, image, height, width, config: DetectorConfig, table=Non
   t_level, t_cross = config.nms_thresholds[0], config.nms_thresholds[1]
   if table is None and config.resize == "area":
     table = pyramid.summed_area_table(image, height, width)
-  parts = []
+  probs, offsets, valid_sizes = [], [], []
   for scale in scales:
     shape = pyramid.level_shape(image.shape[0], image.shape[1], scale)
     level, vh, vw = pyramid.resize_region(image, height, width, shape, scale,
                                           method=config.resize, table=table)
-    prob, offsets = pnet_in_row_bands(pnet_params, _normalize(level)[None], (vh, vw),
-                                      conv_impl=config.conv_impl)
-    # No more slots than the level has cells: small levels stay small.
-    b, s, o, v = pyramid.candidate_boxes(prob[0], offsets[0], vh, vw, scale,
-                                         config.thresholds[0],
-                                         min(config.level_top_k, prob[0].size))
-    # per-scale, 'union'; top_k output is already in NMS order
-    v = v & nms(b, s, v, t_level, plus_one=config.nms_plus_one, presorted=True)
-    parts.append((b, s, o, v))
-  b, s, o, v = (jnp.concatenate(p) for p in zip(*parts))
+    prob, offs = pnet_in_row_bands(pnet_params, _normalize(level)[None], (vh, vw),
+                                   conv_impl=config.conv_impl)
+    probs.append(prob[0])
+    offsets.append(offs[0])
+    valid_sizes.append((vh, vw))
+  b, s, o, v, levels = pyramid.level_candidates(probs, offsets, valid_sizes, scales,
+                                                config.thresholds[0], config.level_top_k)
+  v = v & _same_level_nms(b, s, v, levels, t_level, config.nms_plus_one)   # per-scale, 'union'
+  overflow = jnp.maximum(jnp.sum(v) - config.stage1_pool, 0)
   s, v, b, o = _compact(min(config.stage1_pool, s.shape[0]), s, v, b, o)
-  overflow = jnp.maximum(jnp.sum(jnp.concatenate([p[3] for p in parts])) - config.stage1_pool, 0)
   v = v & nms(b, s, v, t_cross, plus_one=config.nms_plus_one, presorted=True)  # across scales
   b = box_ops.calibrate(b, o, plus_one=False)          # regw = x2 - x1 in stage 1
   b = box_ops.truncate(box_ops.square(b))              # rerec, fix

@@ -22,12 +22,22 @@ import jax.numpy as jnp
 
 from mtcnn_jax.boxes import iou_matrix
 
-__all__ = ["nms", "nms_order"]
+__all__ = ["nms", "nms_order", "valid_first"]
 
 
 # nms_order sorts only a prefix of this many slots when the candidates fit in it.
 # One bucket: (256, 1024, 4096) were no faster in the cascade and compiled 1 s longer.
 ORDER_BUCKETS = (1024,)
+
+
+def valid_first(flags):
+  """Indices putting the slots whose ``flags [K]`` are set first, then the rest,
+  each part in slot order (a stable partition, O(K): a cumulative sum and a scatter)."""
+  n = flags.shape[0]
+  before = jnp.cumsum(flags, dtype=jnp.int32)          # before[-1]: the flagged slots
+  slots = jnp.arange(n, dtype=jnp.int32)
+  place = jnp.where(flags, before - 1, before[-1] + slots - before)
+  return jnp.zeros(n, jnp.int32).at[place].set(slots, unique_indices=True)
 
 
 def nms_order(scores, valid, k: int | None = None):
@@ -56,28 +66,26 @@ def nms_order(scores, valid, k: int | None = None):
 
   # -inf slots sort last, in slot order, whether or not they are valid.
   head = key != -jnp.inf
-  before = jnp.cumsum(head, dtype=jnp.int32)       # before[-1]: the candidates
+  candidates = jnp.sum(head, dtype=jnp.int32)
 
   def sorted_prefix(m):
     def run(key):
-      slots = jnp.arange(n, dtype=jnp.int32)
-      place = jnp.where(head, before - 1, before[-1] + slots - before)
-      partition = jnp.zeros(n, jnp.int32).at[place].set(slots, unique_indices=True)
+      partition = valid_first(head)
       prefix = partition[:m]
       ranked = prefix[jax.lax.top_k(key[prefix], min(k, m))[1]]
       return jnp.concatenate([ranked, partition[m:k]]) if k > m else ranked
     return run
 
-  which = jnp.searchsorted(jnp.asarray(sizes, jnp.int32), before[-1], side="left")
+  which = jnp.searchsorted(jnp.asarray(sizes, jnp.int32), candidates, side="left")
   return jax.lax.switch(which, [sorted_prefix(m) for m in sizes]
                         + [lambda key: jax.lax.top_k(key, k)[1]], key)
 
 
-def _block_keep(candidates, overlap_block, threshold):
+def _block_keep(candidates, overlapping):
   """Greedy keep within one score-sorted block whose entries were not suppressed
-  by earlier blocks: the fixed point of keep[i] = cand[i] & ~any_j<i(keep[j] & o[j,i] > t)."""
+  by earlier blocks: the fixed point of keep[i] = cand[i] & ~any_j<i(keep[j] & overlapping[j,i])."""
   b = candidates.shape[0]
-  suppresses = (overlap_block > threshold) & jnp.triu(jnp.ones((b, b), bool), k=1)
+  suppresses = overlapping & jnp.triu(jnp.ones((b, b), bool), k=1)
 
   def step(state):
     keep, _ = state
@@ -90,7 +98,7 @@ def _block_keep(candidates, overlap_block, threshold):
 
 def nms(boxes: jax.Array, scores: jax.Array, valid: jax.Array, threshold: float, *,
         method: str = "union", plus_one: bool = True, block: int = 128,
-        presorted: bool = False) -> jax.Array:
+        presorted: bool = False, groups: jax.Array | None = None) -> jax.Array:
   """Greedy NMS over fixed slots.
 
   Args:
@@ -110,6 +118,12 @@ def nms(boxes: jax.Array, scores: jax.Array, valid: jax.Array, threshold: float,
     presorted: the slots are already in :func:`nms_order` (valid slots first,
       by descending score; e.g. ``lax.top_k`` output), so the sort is skipped.
       The result is the same; only use it when that order is guaranteed.
+      With ``groups``, each group's slots need only be in that order among
+      themselves (valid slots of every group still first).
+    groups: optional ``[K]`` int group of each slot: boxes suppress only boxes
+      of their own group, so the keep mask is that of a separate NMS per group
+      (e.g. per pyramid level), computed in one pass: one compiled NMS instead
+      of one per group.
 
   Returns:
     ``[K]`` bool keep mask in the input order. Ties in score keep the earlier slot.
@@ -122,21 +136,25 @@ def nms(boxes: jax.Array, scores: jax.Array, valid: jax.Array, threshold: float,
   order = None if presorted else nms_order(scores, valid)
   sorted_boxes = jnp.pad(boxes if presorted else boxes[order], ((0, pad), (0, 0)))
   sorted_valid = jnp.pad(valid if presorted else valid[order], (0, pad))
+  if groups is None:
+    groups = jnp.zeros((k,), jnp.int32)
+  sorted_groups = jnp.pad(groups if presorted else groups[order], (0, pad))
   n_blocks = (k + pad) // block
   # [n_blocks, block, ...] views: block b of the score order is row b.
   box_blocks = sorted_boxes.reshape(n_blocks, block, 4)
   valid_blocks = sorted_valid.reshape(n_blocks, block)
+  group_blocks = sorted_groups.reshape(n_blocks, block)
+
+  def overlapping(j, b):                  # [block, block]: box of block j would suppress one of b
+    overlap = iou_matrix(box_blocks[j], box_blocks[b], method=method, plus_one=plus_one)
+    return (overlap > threshold) & (group_blocks[j][:, None] == group_blocks[b][None, :])
 
   def visit(b, keep):                     # keep: [n_blocks, block], rows >= b still False
-    block_boxes, block_valid = box_blocks[b], valid_blocks[b]
-
     def by_earlier(j, suppressed):        # the boxes kept in block j < b
-      overlap = iou_matrix(box_blocks[j], block_boxes, method=method, plus_one=plus_one)
-      return suppressed | jnp.any(keep[j][:, None] & (overlap > threshold), axis=0)
+      return suppressed | jnp.any(keep[j][:, None] & overlapping(j, b), axis=0)
 
     suppressed = jax.lax.fori_loop(0, b, by_earlier, jnp.zeros((block,), bool))
-    within = iou_matrix(block_boxes, block_boxes, method=method, plus_one=plus_one)
-    return keep.at[b].set(_block_keep(block_valid & ~suppressed, within, threshold))
+    return keep.at[b].set(_block_keep(valid_blocks[b] & ~suppressed, overlapping(b, b)))
 
   # Valid slots come first in score order, so only the first blocks hold any.
   n_active = (jnp.sum(sorted_valid, dtype=jnp.int32) + block - 1) // block

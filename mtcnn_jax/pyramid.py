@@ -28,10 +28,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mtcnn_jax.nms import nms_order
+from mtcnn_jax.nms import valid_first
 
 __all__ = ["pyramid_scales", "level_shape", "resize_region", "pnet_output_size",
-           "candidate_boxes", "crop_and_resize", "summed_area_table", "RESIZE_METHODS"]
+           "candidate_boxes", "level_candidates", "crop_and_resize", "summed_area_table",
+           "RESIZE_METHODS"]
 
 RESIZE_METHODS = ("area", "bilinear")
 
@@ -180,30 +181,95 @@ def candidate_boxes(prob, offsets, valid_h, valid_w, scale: float, threshold: fl
     ``boxes [top_k, 4]`` (MATLAB 1-based inclusive), ``scores [top_k]``,
     ``offsets [top_k, 4]``, ``valid [top_k]``.
   """
-  h, w = prob.shape
-  rows = jnp.arange(h)[:, None] < pnet_output_size(valid_h)
-  cols = jnp.arange(w)[None, :] < pnet_output_size(valid_w)
-  ok = rows & cols & (prob >= threshold)
-  flat = jnp.where(ok, prob, -jnp.inf).reshape(-1)
-  k = min(top_k, flat.shape[0])
-  idx = nms_order(flat, ok.reshape(-1), k)    # lax.top_k's order, faster for few candidates
-  scores = flat[idx]
-  i, j = idx // w, idx % w
-  # fix((2*cell + 1) / scale) and fix((2*cell + 12) / scale) in float64, as the
-  # original; float32 division moves some corners by a pixel.
-  cells = np.arange(max(h, w), dtype=np.float64)
-  starts = jnp.asarray(np.trunc((STRIDE * cells + 1) / scale).astype(np.float32))
-  ends = jnp.asarray(np.trunc((STRIDE * cells + CELL_SIZE) / scale).astype(np.float32))
-  boxes = jnp.stack([starts[j], starts[i], ends[j], ends[i]], axis=-1)
-  valid = jnp.isfinite(scores)
-  offs = jnp.where(valid[:, None], offsets.reshape(-1, 4)[idx], 0.0)   # masked cells may be NaN
-  if k < top_k:   # a tiny level: pad to the static slot count
-    pad = top_k - k
-    boxes = jnp.pad(boxes, ((0, pad), (0, 0)))
-    scores = jnp.pad(scores, (0, pad), constant_values=-jnp.inf)
-    offs = jnp.pad(offs, ((0, pad), (0, 0)))
-    valid = jnp.pad(valid, (0, pad))
-  return boxes, jnp.where(valid, scores, 0.0), offs, valid
+  k = min(top_k, prob.size)
+  boxes, scores, offs, valid, _ = level_candidates([prob], [offsets], [(valid_h, valid_w)],
+                                                   [scale], threshold, k)
+  pad = top_k - k               # a tiny level: pad to the static slot count
+  return (jnp.pad(boxes, ((0, pad), (0, 0))), jnp.pad(scores, (0, pad)),
+          jnp.pad(offs, ((0, pad), (0, 0))), jnp.pad(valid, (0, pad)))
+
+
+# level_candidates orders only a prefix of this many candidate cells when they fit in it
+# (lax.switch; otherwise every cell of the pyramid): a few hundred to a few thousand
+# cells pass P-Net's threshold on a photo, out of about 10^5.
+CANDIDATE_BUCKETS = (1024, 4096, 16384)
+
+
+def _cell_corner_table(shapes, scales) -> tuple[np.ndarray, np.ndarray]:
+  """``starts, ends [L, max side]``: fix((2*cell + 1) / scale) and fix((2*cell + 12) / scale)
+  of every level, in float64 as the original (float32 division moves some corners)."""
+  cells = np.arange(max(max(shape) for shape in shapes), dtype=np.float64)
+  starts = np.stack([np.trunc((STRIDE * cells + 1) / scale) for scale in scales])
+  ends = np.stack([np.trunc((STRIDE * cells + CELL_SIZE) / scale) for scale in scales])
+  return starts.astype(np.float32), ends.astype(np.float32)
+
+
+def _best_per_level(slots, level_of, key, count, caps, total: int):
+  """The candidates ``slots[:count]`` (in slot order), each level's best ``caps[l]``
+  by descending ``key`` (ties: slot order), ordered by level then key, in ``total``
+  static slots; and how many there are. Only the smallest
+  :data:`CANDIDATE_BUCKETS` prefix of ``slots`` holding them is touched."""
+  num_levels = caps.shape[0]
+
+  def prefix(m):
+    def run(_):
+      ids, inside = slots[:m], jnp.arange(m) < count
+      levels = jnp.where(inside, level_of[ids], num_levels)
+      order = jax.lax.sort((levels, jnp.where(inside, -key[ids], 0.0),
+                            jnp.arange(m, dtype=jnp.int32)), num_keys=2, is_stable=True)[2]
+      ids, levels = ids[order], levels[order]
+      per_level = jnp.zeros(num_levels + 1, jnp.int32).at[levels].add(1)
+      rank = jnp.arange(m) - (jnp.cumsum(per_level) - per_level)[levels]
+      keep = (levels < num_levels) & (rank < jnp.append(caps, 0)[levels])
+      ids = ids[valid_first(keep)]
+      ids = ids[:total] if m >= total else jnp.pad(ids, (0, total - m))
+      return ids, jnp.sum(keep, dtype=jnp.int32)
+    return run
+
+  sizes = [m for m in CANDIDATE_BUCKETS if m < slots.shape[0]] + [slots.shape[0]]
+  which = jnp.searchsorted(jnp.asarray(sizes[:-1], jnp.int32), count, side="left")
+  return jax.lax.switch(which, [prefix(m) for m in sizes], None)
+
+
+def level_candidates(probs, offsets, valid_sizes, scales, threshold, top_k: int):
+  """:func:`candidate_boxes` of every pyramid level at once (one ordering, one gather).
+
+  Args:
+    probs: per level ``[h_l, w_l]`` face probability; offsets: per level ``[h_l, w_l, 4]``.
+    valid_sizes: per level ``(valid_h, valid_w)`` in pixels (cells beyond are masked).
+    scales: per level scale (Python floats).
+    threshold: cells with ``prob >= threshold`` are candidates.
+    top_k: static cap of candidates per level (the best by probability).
+
+  Returns:
+    ``boxes [S, 4]`` (MATLAB 1-based inclusive), ``scores [S]``, ``offsets [S, 4]``,
+    ``valid [S]``, ``levels [S]`` int32, ``S = sum_l min(top_k, h_l * w_l)``: the
+    valid slots first, by level, then descending probability, ties in cell order --
+    the valid slots of the per-level :func:`candidate_boxes` outputs concatenated,
+    in the same order (invalid slots hold zeros).
+  """
+  shapes = [p.shape for p in probs]
+  sizes = np.array([h * w for h, w in shapes])
+  caps = np.minimum(top_k, sizes)
+  level_of = jnp.asarray(np.repeat(np.arange(len(shapes), dtype=np.int32), sizes))
+  ok = [(jnp.arange(h)[:, None] < pnet_output_size(vh)) & (jnp.arange(w)[None, :] <
+        pnet_output_size(vw)) & (p >= threshold)
+        for p, (h, w), (vh, vw) in zip(probs, shapes, valid_sizes)]
+  key = jnp.concatenate([jnp.where(o, p, -jnp.inf).reshape(-1) for o, p in zip(ok, probs)])
+  head = key != -jnp.inf
+  slots, count = _best_per_level(valid_first(head), level_of, key,
+                                 jnp.sum(head, dtype=jnp.int32), jnp.asarray(caps),
+                                 int(caps.sum()))
+  valid = jnp.arange(slots.shape[0]) < count
+  levels = level_of[slots]
+  local = slots - jnp.asarray(np.cumsum(sizes) - sizes)[levels]
+  widths = jnp.asarray([w for _, w in shapes])[levels]
+  i, j = local // widths, local % widths
+  starts, ends = (jnp.asarray(t) for t in _cell_corner_table(shapes, scales))
+  boxes = jnp.stack([starts[levels, j], starts[levels, i], ends[levels, j], ends[levels, i]], -1)
+  offs = jnp.concatenate([o.reshape(-1, 4) for o in offsets])[slots]
+  return (jnp.where(valid[:, None], boxes, 0.0), jnp.where(valid, key[slots], 0.0),
+          jnp.where(valid[:, None], offs, 0.0), valid, levels)
 
 
 def crop_and_resize(image, height, width, boxes, size: int, method: str = "bilinear",

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mtcnn_jax.nms import nms, nms_order
+from mtcnn_jax.nms import nms, nms_order, valid_first
 
-_nms = jax.jit(nms, static_argnames=("threshold", "method", "plus_one"))
+_nms = jax.jit(nms, static_argnames=("threshold", "method", "plus_one", "presorted"))
 _order = jax.jit(nms_order, static_argnums=2)
 
 K = 12                          # slot count of the property tests (one compile per setting)
@@ -296,3 +296,44 @@ def test_presorted_input_skips_the_sort_with_the_same_result(data, block):
                                 np.asarray(run(boxes, scores, valid)))
   np.testing.assert_array_equal(np.asarray(run(boxes, scores, valid, presorted=True)),
                                 _greedy_nms(boxes, scores, valid, 0.5, "union", False))
+
+
+# ---------------------------------------------------------------- groups (same-level NMS)
+
+@_SETTINGS
+@given(data=st.data())
+def test_grouped_nms_is_one_greedy_nms_per_group(data):
+  boxes, scores, valid = data.draw(_problem(True))
+  groups = np.array(data.draw(st.lists(st.integers(0, 2), min_size=K, max_size=K)), np.int32)
+  t = data.draw(st.sampled_from(THRESHOLDS))
+  keep = np.asarray(_nms(boxes, scores, valid, threshold=t, method="union", plus_one=True,
+                         groups=groups))
+  want = np.zeros(K, bool)
+  for g in range(3):
+    want |= _greedy_nms(boxes, scores, valid & (groups == g), t)
+  np.testing.assert_array_equal(keep, want)
+
+
+@_SETTINGS
+@given(data=st.data())
+def test_grouped_nms_presorted_needs_only_each_groups_order(data):
+  # Each group's valid slots in NMS order (as the levels' top_k outputs are), the groups
+  # interleaved arbitrarily, valid slots first: the same keep mask as sorting globally.
+  boxes, scores, valid = data.draw(_problem(False))
+  groups = np.array(data.draw(st.lists(st.integers(0, 2), min_size=K, max_size=K)), np.int32)
+  interleave = data.draw(st.permutations(range(K)))
+  by_group = {g: sorted(np.flatnonzero(valid & (groups == g)), key=lambda i: (-scores[i], i))
+              for g in range(3)}
+  slot_groups = [groups[i] for i in interleave if valid[i]]
+  order = [by_group[g].pop(0) for g in slot_groups] + list(np.flatnonzero(~valid))
+  order = np.array(order)
+  keep = np.asarray(_nms(boxes[order], scores[order], valid[order], threshold=0.5,
+                         method="union", plus_one=False, presorted=True, groups=groups[order]))
+  want = np.asarray(_nms(boxes, scores, valid, threshold=0.5, method="union", plus_one=False,
+                         groups=groups))
+  np.testing.assert_array_equal(keep, want[order])
+
+
+def test_valid_first_is_a_stable_partition():
+  flags = np.array([0, 1, 1, 0, 1, 0, 0, 1], bool)
+  np.testing.assert_array_equal(np.asarray(valid_first(flags)), [1, 2, 4, 7, 0, 3, 5, 6])

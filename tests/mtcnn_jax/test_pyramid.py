@@ -373,3 +373,44 @@ def test_summed_area_table_matches_numpy_prefix_sums(rng, shape, height, width):
   want = np.pad(valid.cumsum(0).cumsum(1), ((1, 0), (1, 0), (0, 0)))
   assert got.dtype == np.int32 and got.shape == want.shape
   np.testing.assert_array_equal(got, want)
+
+
+# ---------------------------------------------------------------- level_candidates
+
+_LEVEL_SHAPES = [(40, 50), (28, 35), (20, 25), (14, 17), (3, 4)]
+_LEVEL_SCALES = [0.6 * 0.709 ** k for k in range(len(_LEVEL_SHAPES))]
+
+
+@pytest.mark.parametrize("buckets", [(4096,), (16, 64, 256)])   # prefixes; every cell
+@pytest.mark.parametrize("threshold, top_k", [(0.6, 50), (0.3, 5000), (0.0, 100), (0.95, 7)])
+def test_level_candidates_are_the_levels_candidates_concatenated(monkeypatch, buckets, threshold,
+                                                                top_k):
+  # Coarse probabilities (ties), per-level caps, NaN offsets and high scores in masked cells.
+  monkeypatch.setattr(pyramid, "CANDIDATE_BUCKETS", buckets)
+  rng = np.random.default_rng(top_k)
+  probs = [np.round(rng.uniform(size=s), 2).astype(np.float32) for s in _LEVEL_SHAPES]
+  offsets = [rng.normal(size=s + (4,)).astype(np.float32) for s in _LEVEL_SHAPES]
+  valid_sizes = [(2 * h + 10 - int(rng.integers(0, 6)), 2 * w + 10 - int(rng.integers(0, 6)))
+                 for h, w in _LEVEL_SHAPES]
+  for p, o, (vh, vw) in zip(probs, offsets, valid_sizes):
+    p[_cells_ref(vh):] = 0.99
+    o[_cells_ref(vh):] = np.nan
+  got = jax.jit(lambda p, o: pyramid.level_candidates(p, o, valid_sizes, _LEVEL_SCALES, threshold,
+                                                      top_k))(probs, offsets)
+  boxes, scores, offs, valid, levels = (np.asarray(g) for g in got)
+  # The NumPy reference per level (a stable sort: ties keep cell order), levels in order.
+  want = [(level, row) for level, (p, o, (vh, vw), scale) in enumerate(
+      zip(probs, offsets, valid_sizes, _LEVEL_SCALES))
+      for row in _candidates_ref(p, o, vh, vw, scale, threshold, top_k)]
+  want_levels = np.array([level for level, _ in want])
+  want_scores = np.array([row[0] for _, row in want], np.float32)
+  want_boxes = np.array([row[1] for _, row in want], np.float32)
+  want_offs = np.array([row[2] for _, row in want], np.float32)
+  n = len(want)
+  assert valid.shape == (sum(min(top_k, h * w) for h, w in _LEVEL_SHAPES),)
+  np.testing.assert_array_equal(valid, np.arange(valid.size) < n)
+  np.testing.assert_array_equal(boxes[:n], want_boxes)
+  np.testing.assert_array_equal(scores[:n], want_scores)
+  np.testing.assert_array_equal(offs[:n], want_offs)
+  np.testing.assert_array_equal(levels[:n], want_levels)
+  assert not np.any(boxes[n:]) and not np.any(scores[n:]) and np.isfinite(offs).all()
