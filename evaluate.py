@@ -20,7 +20,7 @@ import warnings
 from espcn_jax import evaluate as ev
 from espcn_jax.checkpoint import CheckpointError
 from espcn_mtcnn_common import compile_cache
-from espcn_mtcnn_common.cli_helpers import install_warning_format
+from espcn_mtcnn_common.cli_helpers import parse_task_args
 from espcn_mtcnn_common.image_io import ImageError
 from espcn_mtcnn_common.output_checks import check_writable_folder
 from mtcnn_jax import run_eval
@@ -167,14 +167,7 @@ _TASKS = {"espcn": (_espcn_parser, _run_espcn), "mtcnn": (_mtcnn_parser, _run_mt
 
 
 def main(argv=None) -> int:
-  install_warning_format()
-  parser = argparse.ArgumentParser(description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  sub = parser.add_subparsers(dest="task", metavar="TASK", required=True)
-  for make_parser, _ in _TASKS.values():
-    make_parser(sub)
-  args = parser.parse_args(argv)
-  compile_cache.enable(args.compile_cache)
+  args = parse_task_args(__doc__, [make for make, _ in _TASKS.values()], argv)
   return _TASKS[args.task][1](args)
 
 

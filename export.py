@@ -31,7 +31,7 @@ from espcn_jax import pretrained
 from espcn_jax.checkpoint import CheckpointError
 from espcn_jax.deploy import export_model
 from espcn_mtcnn_common import compile_cache, deploy_files
-from espcn_mtcnn_common.cli_helpers import install_warning_format
+from espcn_mtcnn_common.cli_helpers import parse_task_args
 from espcn_mtcnn_common.output_checks import check_writable_folder
 from mtcnn_jax import deploy as mtcnn_deploy
 from mtcnn_jax.params import SELF_TRAINED, load_params
@@ -204,15 +204,8 @@ _TASKS = {"espcn": (_espcn_parser, _run_espcn), "mtcnn": (_mtcnn_parser, _run_mt
 
 
 def main(argv=None) -> int:
-  install_warning_format()
   argv = sys.argv[1:] if argv is None else list(argv)
-  parser = argparse.ArgumentParser(description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  sub = parser.add_subparsers(dest="task", metavar="TASK", required=True)
-  for make_parser, _ in _TASKS.values():
-    make_parser(sub)
-  args = parser.parse_args(argv)
-  compile_cache.enable(args.compile_cache)
+  args = parse_task_args(__doc__, [make for make, _ in _TASKS.values()], argv)
   return _TASKS[args.task][1](args, "python export.py " + shlex.join(argv))
 
 

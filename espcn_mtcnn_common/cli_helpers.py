@@ -8,7 +8,10 @@ import warnings
 
 from tqdm.auto import tqdm
 
-__all__ = ["positive_int", "progress_bar", "install_warning_format", "format_warning_line"]
+from espcn_mtcnn_common import compile_cache
+
+__all__ = ["positive_int", "progress_bar", "install_warning_format", "format_warning_line",
+           "parse_task_args"]
 
 _shown_lock = threading.Lock()
 _shown: set[str] = set()
@@ -62,3 +65,21 @@ def install_warning_format() -> None:
   ``warning: message``. Calling it again does nothing more.
   """
   warnings.showwarning = _show_warning_once
+
+
+def parse_task_args(description: str, make_parsers, argv) -> argparse.Namespace:
+  """The arguments of a ``script.py TASK ...`` tool (``evaluate.py``, ``export.py``).
+
+  One-line warnings are installed, each of ``make_parsers`` adds its task's
+  subparser (with the ``--compile-cache`` option), and the chosen compilation
+  cache is enabled before any work.
+  """
+  install_warning_format()
+  parser = argparse.ArgumentParser(description=description,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  sub = parser.add_subparsers(dest="task", metavar="TASK", required=True)
+  for make_parser in make_parsers:
+    make_parser(sub)
+  args = parser.parse_args(argv)
+  compile_cache.enable(args.compile_cache)
+  return args
