@@ -75,9 +75,9 @@ SHIPPED_VALIDATION = "holdout:20"
 #       git show 62b922d:espcn_jax/weights/$f.$e > runs/weights_62b922d/$f.$e; done; done
 EARLIER_WEIGHTS = "runs/weights_62b922d"
 # The x3 Y model shipped before the current one (configs/x3.py continues it). Fetch with
-#   mkdir -p runs/weights_1bcd389 && for e in npz json; do
-#     git show 1bcd389:espcn_jax/weights/espcn_x3_y.$e > runs/weights_1bcd389/espcn_x3_y.$e; done
-PREVIOUS_X3_WEIGHTS = "runs/weights_1bcd389"
+#   mkdir -p runs/weights_111df4b && for e in npz json; do
+#     git show 111df4b:espcn_jax/weights/espcn_x3_y.$e > runs/weights_111df4b/espcn_x3_y.$e; done
+PREVIOUS_X3_WEIGHTS = "runs/weights_111df4b"
 
 
 def shipped_recipe(variant: str, *, scale: int, num_steps: int, channels: int = 1,
